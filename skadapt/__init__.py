@@ -1,0 +1,47 @@
+"""skadapt: learning how hard a language model should think.
+
+Input-adaptive allocation of LM computation (Damani et al., ICLR 2025) as
+scikit-learn estimators: predict how much each extra unit of compute helps a
+query, then allocate a compute budget where it pays.
+
+Public estimators are importable from the package; functions live in the public
+modules :mod:`skadapt.targets`, :mod:`skadapt.metrics`, :mod:`skadapt.allocation`,
+:mod:`skadapt.sampling` and :mod:`skadapt.datasets`. Names are imported lazily so
+that ``import skadapt`` stays fast and does not import torch.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "GreedyAllocator": "skadapt.allocation",
+    "BinnedAllocator": "skadapt.allocation",
+    "SuccessProbClassifier": "skadapt.probes",
+    "MarginalRewardRegressor": "skadapt.probes",
+    "HiddenStateFeaturizer": "skadapt.featurizer",
+    "LoRAProbe": "skadapt.lora",
+    "AllocationCurveDisplay": "skadapt.display",
+    "CalibrationDisplay": "skadapt.display",
+    "AllocationByDifficultyDisplay": "skadapt.display",
+}
+
+_SUBMODULES = (
+    "targets", "metrics", "allocation", "probes", "featurizer", "lora",
+    "sampling", "datasets", "display",
+)
+
+__all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"skadapt.{name}")
+    raise AttributeError(f"module 'skadapt' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``skadapt`` command line (see :mod:`skadapt.cli`)."""

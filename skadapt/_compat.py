@@ -1,0 +1,13 @@
+"""The one place skadapt imports scikit-learn helpers that may move between releases.
+
+Keep every import of a private (underscore) scikit-learn helper here, so that a
+scikit-learn release that moves one breaks a single file.
+"""
+
+from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
+from sklearn.utils.validation import (  # noqa: F401
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
