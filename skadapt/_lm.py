@@ -211,3 +211,38 @@ def clear_lm_cache():
     """Forget every model loaded by :func:`load_lm` in this process."""
     with _LOCK:
         _CACHE.clear()
+
+
+def format_prompt(tokenizer, query, template="chat"):
+    """The exact text the LM answers for ``query``.
+
+    The featurizer and the sampler both build prompts here, so that features are
+    taken from the same prompt the LM answers.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+    query : str
+    template : {"chat"}, str or None, default="chat"
+        ``"chat"`` applies the tokenizer's chat template to one user message and
+        adds the generation prompt; a string containing ``"{query}"`` is filled in
+        with :meth:`str.format`; ``None`` uses the query as it is.
+    """
+    if template is None:
+        return query
+    if template == "chat":
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(
+                "prompt_template='chat' but the tokenizer has no chat template; "
+                "pass a template string containing '{query}' or None"
+            )
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": query}], tokenize=False,
+            add_generation_prompt=True,
+        )
+    if isinstance(template, str) and "{query}" in template:
+        return template.format(query=query)
+    raise ValueError(
+        f"prompt template must be 'chat', None, or a string containing '{{query}}'; "
+        f"got {template!r}"
+    )
