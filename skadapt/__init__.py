@@ -22,8 +22,9 @@ _LAZY = {
     "MarginalRewardRegressor": "skadapt.probes",
     "HiddenStateFeaturizer": "skadapt.featurizer",
     "LoRAProbe": "skadapt.lora",
+    # plots (matplotlib is an optional extra)
     "AllocationCurveDisplay": "skadapt.display",
-    "CalibrationDisplay": "skadapt.display",
+    "SuccessCalibrationDisplay": "skadapt.display",
     "AllocationByDifficultyDisplay": "skadapt.display",
 }
 
