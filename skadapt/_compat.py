@@ -11,3 +11,4 @@ from sklearn.utils.validation import (  # noqa: F401
     check_is_fitted,
     validate_data,
 )
+from sklearn.utils._param_validation import HasMethods  # noqa: F401,E402
