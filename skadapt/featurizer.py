@@ -660,7 +660,8 @@ class HiddenStateFeaturizer(TransformerMixin, BaseEstimator):
             return super().__sklearn_clone__()
         # clone() deep-copies every parameter that is not an estimator; share the
         # model and tokenizer objects instead (weights must never be copied).
-        shell = copy.copy(self)
+        shell = type(self).__new__(type(self))
+        shell.__dict__.update(self.__dict__)
         shell.model, shell.tokenizer = SMOLLM2_ALIAS, None
         new = BaseEstimator.__sklearn_clone__(shell)
         new.model, new.tokenizer = self.model, self.tokenizer
