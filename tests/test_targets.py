@@ -305,3 +305,21 @@ def test_preference_probability_ignores_missing_and_checks_rows():
         preference_probability(R_s, R_w[:1])
     with pytest.raises(ValueError, match=r"R_weak has no observed .* row\(s\) \[1\]"):
         preference_probability(R_s, [[1.0, 2.0], [np.nan, np.nan]])
+
+
+# ---------------------------------------------------------------- unbiasedness
+@pytest.mark.parametrize("lam", [0.05, 0.3, 0.9])
+@pytest.mark.parametrize("m, k", [(8, 1), (8, 4), (10, 10), (16, 5)])
+def test_pass_at_k_is_unbiased_and_bootstrap_is_biased_low(lam, m, k):
+    # Average the estimator over the exact Binomial(m, lam) distribution of the number of
+    # successes: it must equal the true best-of-k success 1 - (1 - lam)^k. The bootstrap
+    # (k draws with replacement from the m samples) averages to less.
+    rows = np.array([[1.0] * c + [0.0] * (m - c) for c in range(m + 1)])
+    weights = np.array([math.comb(m, c) * lam**c * (1 - lam) ** (m - c) for c in range(m + 1)])
+    truth = 1 - (1 - lam) ** k
+    assert weights @ pass_at_k(rows, k) == pytest.approx(truth, rel=1e-12)
+    bootstrap = 1 - (1 - np.arange(m + 1) / m) ** k
+    if k > 1:
+        assert weights @ bootstrap < truth - 1e-6
+    else:
+        assert weights @ bootstrap == pytest.approx(truth, rel=1e-12)
