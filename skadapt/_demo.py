@@ -1,0 +1,542 @@
+"""The paper's result end to end on a real LM: the engine behind ``skadapt demo``.
+
+Steps (each a function, so tests and the tutorial can run them one by one):
+
+1. :func:`load_demo_data`: the shipped SmolLM2 arithmetic dataset
+   (:func:`skadapt.datasets.load_arithmetic`), optionally a stratified subset.
+2. :func:`featurize`: hidden states of SmolLM2-135M-Instruct at the prompt the
+   model answered (cached on disk after the first run).
+3. :func:`best_of_k_experiment`: a cross-fitted success-probability probe on the
+   training split; on the test split, uniform best-of-k, online
+   (:class:`~skadapt.GreedyAllocator`), offline (:class:`~skadapt.BinnedAllocator`
+   fitted on the out-of-fold predictions) and the oracle, at each average budget.
+4. :func:`probe_comparison`: the paper's Table 1 for the probe and baselines.
+5. :func:`routing_experiment`: weak = one sample, strong = majority vote over
+   ``k`` samples; the preference-probability probe (Eq. 8/11), the best-of-k
+   probe reused through Eq. 13-14, random routing and the oracle.
+6. :func:`graded_experiment`: a graded reward (closeness of the numeric answer)
+   driven by :class:`~skadapt.MarginalRewardRegressor`, every query getting at
+   least one sample.
+7. :func:`repeat_over_splits`: steps 3 over several random re-splits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from skadapt import metrics, targets
+from skadapt.evaluation import (
+    allocation_budgets,
+    allocation_curves,
+    bootstrap_interval,
+    per_query_value,
+)
+
+SIGMOID_1 = float(expit(1.0))
+
+
+@dataclass
+class DemoData:
+    """The demo's view of the dataset (rows are queries)."""
+
+    queries: np.ndarray
+    family: np.ndarray
+    outcomes: np.ndarray  # (n, m) 0/1
+    answers: np.ndarray  # (n, m) extracted numeric answers, NaN = none
+    references: np.ndarray  # (n,) true answers (float where numeric)
+    is_train: np.ndarray  # (n,) bool, the dataset's fixed split
+    provenance: dict = field(default_factory=dict)
+
+
+def load_demo_data(max_queries=None, random_state=0):
+    """Load the shipped dataset; ``max_queries`` keeps a family-stratified subset."""
+    from skadapt.datasets import load_arithmetic
+
+    data = load_arithmetic()
+    frame = data.frame
+    n = len(frame)
+    keep = np.arange(n)
+    if max_queries is not None and max_queries < n:
+        from sklearn.model_selection import train_test_split
+
+        keep, _ = train_test_split(
+            keep, train_size=int(max_queries), random_state=random_state,
+            stratify=frame["family"].to_numpy(),
+        )
+        keep = np.sort(keep)
+    references = pd.to_numeric(frame["answer"], errors="coerce").to_numpy(dtype=float)
+    return DemoData(
+        queries=frame["query"].to_numpy(dtype=object)[keep],
+        family=frame["family"].to_numpy(dtype=object)[keep],
+        outcomes=np.asarray(data.outcomes, dtype=float)[keep],
+        answers=np.asarray(data.answers_numeric, dtype=float)[keep],
+        references=references[keep],
+        is_train=(frame["split"].to_numpy() == "train")[keep],
+        provenance=dict(data.provenance),
+    )
+
+
+def featurize(queries, *, model="smollm2", layer=-1, pooling="last", batch_size=32,
+              verbose=0):
+    """Hidden-state features, cached on disk (``skadapt._lm.cache_dir()/features``)."""
+    from skadapt._lm import cache_dir
+    from skadapt.featurizer import HiddenStateFeaturizer
+
+    featurizer = HiddenStateFeaturizer(
+        model=model, layer=layer, pooling=pooling, batch_size=batch_size,
+        memory=str(cache_dir() / "features"), verbose=verbose,
+    )
+    return featurizer.fit_transform(list(queries))
+
+
+def _success_probe(random_state, **params):
+    from skadapt import SuccessProbClassifier
+
+    defaults = dict(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200,
+                    early_stopping=True, n_iter_no_change=10,
+                    random_state=random_state)
+    defaults.update(params)
+    return SuccessProbClassifier(**defaults)
+
+
+def fit_success_probe(X_train, y_train, X_test, *, probe="mlp", queries_train=None,
+                      queries_test=None, random_state=0, cv=5, verbose=0):
+    """Cross-fitted probe: returns ``(oof_train_pred, test_pred, estimator)``.
+
+    ``probe="mlp"`` reads features; ``probe="lora"`` fine-tunes the LM on the
+    raw queries (slow on CPU).
+    """
+    if probe == "mlp":
+        est = _success_probe(random_state, cv=cv)
+        oof = est.fit_transform(X_train, y_train)[:, 0]
+        return oof, est.transform(X_test)[:, 0], est
+    if probe == "lora":
+        from skadapt.lora import LoRAProbe
+
+        est = LoRAProbe(random_state=random_state, cv=cv, verbose=verbose)
+        oof = np.asarray(est.fit_transform(list(queries_train), y_train)).reshape(-1)
+        return oof, np.asarray(est.transform(list(queries_test))).reshape(-1), est
+    raise ValueError(f"probe must be 'mlp' or 'lora', got {probe!r}")
+
+
+def best_of_k_experiment(R_test, pred_test, *, budgets, held_out, max_budget,
+                         n_resamples=1000, random_state=0):
+    """Curves and the savings table for best-of-k on binary rewards."""
+    curves = allocation_curves(
+        R_test, pred_test, budgets=budgets, kind="success_prob",
+        max_budget=max_budget, held_out=held_out, n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    uniform_k = np.arange(0, max_budget + 1)
+    uniform_q = metrics.best_of_k_curve(R_test, uniform_k)
+    table = curves.pivot(index="budget", columns="method", values="value")
+    rows = []
+    for budget in budgets:
+        row = {"budget": budget}
+        for method in ("uniform", "online", "offline", "oracle"):
+            if method not in table.columns:
+                continue
+            sel = curves[(curves.method == method) & (curves.budget == budget)].iloc[0]
+            row[method] = sel.value
+            row[f"{method}_low"], row[f"{method}_high"] = sel.low, sel.high
+        for method in ("online", "offline", "oracle"):
+            if method not in row:
+                continue
+            spent = curves[(curves.method == method) & (curves.budget == budget)]
+            s = metrics.compute_savings(spent.average_budget.to_numpy(), [row[method]],
+                                        uniform_k, uniform_q)
+            row[f"{method}_saved"] = float(s.compute_saved[0])
+            row[f"{method}_gain"] = float(s.quality_gain[0])
+        gap = row["oracle"] - row["uniform"]
+        row["online_share_of_oracle_gain"] = (
+            (row["online"] - row["uniform"]) / gap if gap > 1e-12 else np.nan
+        )
+        rows.append(row)
+    return curves, pd.DataFrame(rows)
+
+
+def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
+                     queries_train, queries_test, random_state=0):
+    """Table 1 (``probe_report``) for the probe and the baselines."""
+    from skadapt import _baselines
+
+    rows = []
+
+    def add(name, pred):
+        report = metrics.probe_report(y_test, np.clip(pred, 1e-6, 1 - 1e-6))
+        rows.append({"predictor": name, "loss": report["loss"],
+                     "avg_loss": report["avg_loss"], "opt_loss": report["opt_loss"],
+                     "accuracy": report["accuracy"]})
+
+    add("MLP probe on hidden states (ours)", probe_pred_test)
+    for name, baseline in _baselines.feature_baselines(random_state).items():
+        add(name, _baselines.fit_predict(baseline, X_train, y_train, X_test))
+    add("text-only (char n-grams)",
+        _baselines.fit_predict(_baselines.text_baseline(), list(queries_train), y_train,
+                               list(queries_test)))
+    return pd.DataFrame(rows)
+
+
+def majority_vote_success(answers, references, k, *, n_draws=2000, random_state=0):
+    """Probability that a majority vote over ``k`` samples is correct, per query.
+
+    Monte Carlo over ``n_draws`` random ``k``-subsets of the stored samples
+    (without replacement); ties between answers are broken uniformly at
+    random, and a subset with no numeric answer fails.
+    """
+    from skadapt.datasets import majority_vote_success as exact_or_mc
+
+    return exact_or_mc(answers, references, k)
+
+
+def preference_from_success(p_strong, p_weak):
+    """Eq. 11 with 0/1 rewards, from each decoder's success probability.
+
+    ``E[sigmoid(r_S - r_W)]`` over independent draws: ``sigmoid(1)`` when only
+    the strong decoder succeeds, ``sigmoid(-1)`` when only the weak one does,
+    and 1/2 when both or neither do.
+    """
+    p_strong = np.asarray(p_strong, dtype=float)
+    p_weak = np.asarray(p_weak, dtype=float)
+    only_strong = p_strong * (1 - p_weak)
+    only_weak = (1 - p_strong) * p_weak
+    same = 1 - only_strong - only_weak
+    return SIGMOID_1 * only_strong + (1 - SIGMOID_1) * only_weak + 0.5 * same
+
+
+def routing_experiment(p_strong_test, p_weak_test, scores, *, fractions):
+    """Expected success against the fraction routed to the strong decoder.
+
+    ``scores`` maps a router name to its per-query score (higher = route to
+    strong first). Adds random routing and the oracle (routing by the true
+    gain ``p_strong - p_weak``).
+    """
+    from skadapt.allocation import GreedyAllocator
+
+    R_strong = np.asarray(p_strong_test, dtype=float).reshape(-1, 1)
+    R_weak = np.asarray(p_weak_test, dtype=float).reshape(-1, 1)
+    scores = dict(scores)
+    scores["oracle"] = (R_strong - R_weak)[:, 0]
+    rows = []
+    for fraction in fractions:
+        rows.append({"router": "random", "fraction": fraction,
+                     "value": metrics.random_routing(R_strong, R_weak, fraction)})
+        for name, score in scores.items():
+            # routing is allocation with max_budget=1: the greedy allocator sends
+            # the floor(fraction * n) queries with the largest scores to strong
+            routed = GreedyAllocator(fraction, max_budget=1, kind="marginal").fit_transform(
+                np.asarray(score, dtype=float).reshape(-1, 1))
+            rows.append({"router": name, "fraction": fraction,
+                         "actual_fraction": float(np.mean(routed)),
+                         "value": metrics.routing_reward(R_strong, R_weak, routed)})
+    curves = pd.DataFrame(rows)
+    weak_q, strong_q = float(R_weak.mean()), float(R_strong.mean())
+    summary = []
+    for name, group in curves.groupby("router", sort=False):
+        x = group["fraction"].to_numpy()
+        y = group["value"].to_numpy()
+        summary.append({
+            "router": name,
+            "APGR": metrics.apgr(x, y, weak_quality=weak_q, strong_quality=strong_q),
+            "CPT(50%)": metrics.cpt(x, y, 0.5, weak_quality=weak_q, strong_quality=strong_q),
+        })
+    return curves, pd.DataFrame(summary), weak_q, strong_q
+
+
+def graded_experiment(X_train, G_train, X_test, G_test, *, budgets, max_budget,
+                      random_state=0, n_resamples=1000):
+    """Continuous rewards: MarginalRewardRegressor + greedy with min_budget=1."""
+    from skadapt import MarginalRewardRegressor
+
+    reg = MarginalRewardRegressor(
+        max_budget=max_budget, hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200,
+        early_stopping=True, n_iter_no_change=10, random_state=random_state,
+    ).fit(X_train, G_train)
+    pred = reg.predict(X_test)
+    curves = allocation_curves(
+        G_test, pred, budgets=budgets, kind="marginal", max_budget=max_budget,
+        min_budget=1, binary=False, methods=["uniform", "online", "oracle"],
+        n_resamples=n_resamples, random_state=random_state,
+    )
+    truth = targets.marginal_rewards(G_test, max_budget)
+    report = metrics.probe_report(truth, pred)
+    return curves, report
+
+
+def repeat_over_splits(features, data, *, budgets, max_budget, n_repeats,
+                       test_size, random_state=0):
+    """Online and offline gains over uniform on ``n_repeats`` random re-splits."""
+    from sklearn.model_selection import train_test_split
+
+    rows = []
+    idx = np.arange(len(data.queries))
+    for repeat in range(n_repeats):
+        seed = random_state + 1000 + repeat
+        tr, te = train_test_split(idx, test_size=test_size, random_state=seed,
+                                  stratify=data.family)
+        R_tr, R_te = data.outcomes[tr], data.outcomes[te]
+        oof, pred, _ = fit_success_probe(features[tr], R_tr, features[te],
+                                         random_state=seed)
+        for budget in budgets:
+            values = {}
+            for method in ("uniform", "online", "offline", "oracle"):
+                b = allocation_budgets(R_te, pred, budget, method=method,
+                                       max_budget=max_budget, held_out=(oof, R_tr))
+                values[method] = float(np.mean(per_query_value(R_te, b)))
+            rows.append({"repeat": repeat, "seed": seed, "budget": budget, **values})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class DemoResult:
+    """Everything ``skadapt demo`` computed (DataFrames) and where it wrote files."""
+
+    best_of_k: pd.DataFrame
+    curves: pd.DataFrame
+    probe_table: pd.DataFrame
+    routing_curves: pd.DataFrame
+    routing_summary: pd.DataFrame
+    graded_curves: pd.DataFrame
+    graded_report: dict
+    repeats: pd.DataFrame
+    timings: dict
+    info: dict
+    files: list = field(default_factory=list)
+
+
+def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
+             routing_k=5, fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+             graded_budgets=(1, 2, 4, 8), n_repeats=3, max_queries=None,
+             model="smollm2", layer=-1, n_resamples=1000, random_state=0,
+             output_dir=None, plots=True, log=print, verbose=0):
+    """Run every step; write tables (and plots) to ``output_dir`` when given."""
+    timings = {}
+    t0 = time.perf_counter()
+    data = load_demo_data(max_queries=max_queries, random_state=random_state)
+    timings["load"] = time.perf_counter() - t0
+    n_samples = data.outcomes.shape[1]
+    if max_budget is None:
+        max_budget = n_samples
+    log(f"dataset: {len(data.queries)} queries x {n_samples} samples "
+        f"({data.is_train.sum()} train / {(~data.is_train).sum()} test)")
+
+    t = time.perf_counter()
+    features = featurize(data.queries, model=model, layer=layer, verbose=verbose)
+    timings["featurize"] = time.perf_counter() - t
+    log(f"features: {features.shape} in {timings['featurize']:.1f} s")
+
+    tr, te = data.is_train, ~data.is_train
+    R_tr, R_te = data.outcomes[tr], data.outcomes[te]
+    lam_tr, lam_te = targets.success_rate(R_tr), targets.success_rate(R_te)
+
+    t = time.perf_counter()
+    oof, pred_te, _ = fit_success_probe(
+        features[tr], R_tr, features[te], probe=probe,
+        queries_train=data.queries[tr], queries_test=data.queries[te],
+        random_state=random_state, verbose=verbose,
+    )
+    timings["probe"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    curves, best_of_k = best_of_k_experiment(
+        R_te, pred_te, budgets=budgets, held_out=(oof, R_tr), max_budget=max_budget,
+        n_resamples=n_resamples, random_state=random_state)
+    probe_table = probe_comparison(
+        features[tr], lam_tr, features[te], lam_te, probe_pred_test=pred_te,
+        queries_train=data.queries[tr], queries_test=data.queries[te],
+        random_state=random_state)
+    timings["best_of_k"] = time.perf_counter() - t
+
+    # routing: weak = one sample, strong = majority vote over routing_k samples
+    t = time.perf_counter()
+    p_strong = majority_vote_success(data.answers, data.references, routing_k)
+    p_weak = targets.success_rate(data.outcomes)
+    pref = preference_from_success(p_strong, p_weak)
+    route_probe = _success_probe(random_state).fit(features[tr], pref[tr])
+    route_pred = route_probe.transform(features[te])[:, 0]
+    # Eq. 13-14: difficulty = predicted gain of best-of-k over one sample
+    transfer = expit((1 - (1 - pred_te) ** routing_k) - pred_te)
+    routing_curves, routing_summary, weak_q, strong_q = routing_experiment(
+        p_strong[te], p_weak[te],
+        {"preference probe (Eq. 8)": route_pred, "best-of-k probe (Eq. 13-14)": transfer},
+        fractions=fractions)
+    route_report = metrics.probe_report(pref[te], route_pred)
+    timings["routing"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    from skadapt.verifiers import graded_reward
+
+    G = graded_reward(data.answers, data.references[:, None])
+    graded_max = max(graded_budgets)
+    graded_curves, graded_report = graded_experiment(
+        features[tr], G[tr], features[te], G[te], budgets=graded_budgets,
+        max_budget=graded_max, random_state=random_state, n_resamples=n_resamples)
+    timings["graded"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    repeats = repeat_over_splits(
+        features, data, budgets=budgets, max_budget=max_budget, n_repeats=n_repeats,
+        test_size=float(te.mean()), random_state=random_state) if n_repeats else pd.DataFrame()
+    timings["repeats"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    result = DemoResult(
+        best_of_k=best_of_k, curves=curves, probe_table=probe_table,
+        routing_curves=routing_curves, routing_summary=routing_summary,
+        graded_curves=graded_curves, graded_report=graded_report, repeats=repeats,
+        timings=timings,
+        info={"n_queries": int(len(data.queries)), "n_train": int(tr.sum()),
+              "n_test": int(te.sum()), "n_samples": int(n_samples),
+              "max_budget": int(max_budget), "routing_k": routing_k,
+              "weak_quality": weak_q, "strong_quality": strong_q,
+              "routing_probe_report": route_report, "probe": probe,
+              "model": model, "layer": layer},
+    )
+    if output_dir is not None:
+        result.files = write_outputs(result, output_dir, plots=plots,
+                                     pred_test=pred_te, lam_test=lam_te)
+    return result
+
+
+def write_outputs(result, output_dir, *, plots=True, pred_test=None, lam_test=None):
+    """Save tables as CSV and markdown, and the plots as PNG; return the paths."""
+    from pathlib import Path
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name in ("best_of_k", "curves", "probe_table", "routing_curves",
+                 "routing_summary", "graded_curves", "repeats"):
+        path = out / f"{name}.csv"
+        getattr(result, name).to_csv(path, index=False)
+        files.append(path)
+    report = out / "report.md"
+    report.write_text(format_report(result))
+    files.append(report)
+    if plots:
+        files.extend(_plots(result, out, pred_test, lam_test))
+    return files
+
+
+def _plots(result, out, pred_test, lam_test):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skadapt.display import (
+        AllocationByDifficultyDisplay,
+        AllocationCurveDisplay,
+        SuccessCalibrationDisplay,
+    )
+
+    paths = []
+    disp = AllocationCurveDisplay(result.curves).plot()
+    disp.ax_.set_title("SmolLM2-135M arithmetic: best-of-k allocation (test split)")
+    paths.append(out / "allocation_curve.png")
+    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    plt.close(disp.figure_)
+
+    disp = SuccessCalibrationDisplay.from_predictions(lam_test, pred_test,
+                                                      name="MLP probe")
+    disp.ax_.set_title("Calibration of the success-probability probe (test split)")
+    paths.append(out / "calibration.png")
+    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    plt.close(disp.figure_)
+
+    disp = AllocationByDifficultyDisplay.from_predictions(
+        pred_test, budgets=sorted(set(result.best_of_k.budget)),
+        max_budget=result.info["max_budget"])
+    disp.ax_.set_title("Where the compute goes (online allocation)")
+    paths.append(out / "allocation_by_difficulty.png")
+    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    plt.close(disp.figure_)
+
+    routing = result.routing_curves.rename(columns={"router": "method"})
+    routing = routing.assign(budget=routing["fraction"], average_budget=routing["fraction"])
+    disp = AllocationCurveDisplay(routing, ylabel="Expected success").plot(log_x=False)
+    disp.ax_.set(xlabel="Fraction routed to the strong decoder (majority vote)")
+    disp.ax_.set_title("Routing: one sample vs majority vote")
+    paths.append(out / "routing_curve.png")
+    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    plt.close(disp.figure_)
+    return paths
+
+
+def _fmt_ci(value, low, high):
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def format_report(result):
+    """The demo's tables as markdown."""
+    info = result.info
+    lines = [
+        f"Dataset: {info['n_queries']} queries ({info['n_train']} train / "
+        f"{info['n_test']} test), {info['n_samples']} samples each; "
+        f"probe: {info['probe']}; max budget {info['max_budget']}.",
+        "",
+        "### Best-of-k: expected success on the test split (95% bootstrap interval)",
+        "",
+    ]
+    bok = result.best_of_k
+    methods = [m for m in ("uniform", "online", "offline", "oracle") if m in bok.columns]
+    header = "| budget | " + " | ".join(methods) + \
+        " | online: compute saved | online: gain at equal compute | share of oracle gain |"
+    lines += [header, "|" + "---|" * (len(methods) + 4)]
+    for _, row in bok.iterrows():
+        cells = [_fmt_ci(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in methods]
+        saved = row.get("online_saved", np.nan)
+        lines.append(
+            f"| {row.budget:g} | " + " | ".join(cells)
+            + f" | {saved:.0%} | {row.online_gain:+.3f} | "
+            + f"{row.online_share_of_oracle_gain:.0%} |"
+        )
+    lines += ["", "Compute saved = 1 - (average budget) / (uniform budget reaching the "
+              "same expected success); NaN when uniform best-of-k up to the max budget "
+              "never reaches it.", ""]
+    lines += ["### Probe metrics (Table 1 of the paper), test split", "",
+              "| predictor | loss | Avg. | Opt. | Acc. |", "|---|---|---|---|---|"]
+    for _, row in result.probe_table.iterrows():
+        lines.append(f"| {row.predictor} | {row.loss:.3f} | {row.avg_loss:.3f} | "
+                     f"{row.opt_loss:.3f} | {row.accuracy:.1%} |")
+    lines += ["", f"### Routing: weak = 1 sample, strong = majority vote over "
+              f"{info['routing_k']} samples", "",
+              f"Weak alone: {info['weak_quality']:.3f}; strong alone: "
+              f"{info['strong_quality']:.3f}.", "",
+              "| router | APGR | CPT(50%) |", "|---|---|---|"]
+    for _, row in result.routing_summary.iterrows():
+        lines.append(f"| {row.router} | {row.APGR:.3f} | {row['CPT(50%)']:.3f} |")
+    pivot = result.routing_curves.pivot(index="fraction", columns="router", values="value")
+    lines += ["", "| fraction to strong | " + " | ".join(pivot.columns) + " |",
+              "|" + "---|" * (len(pivot.columns) + 1)]
+    for fraction, row in pivot.iterrows():
+        lines.append(f"| {fraction:.1f} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+    g = result.graded_curves
+    lines += ["", "### Graded reward (MarginalRewardRegressor, every query >= 1 sample)", "",
+              "| budget | uniform | online | oracle |", "|---|---|---|---|"]
+    for budget, group in g.groupby("budget"):
+        cells = []
+        for m in ("uniform", "online", "oracle"):
+            r = group[group.method == m].iloc[0]
+            cells.append(_fmt_ci(r.value, r.low, r.high))
+        lines.append(f"| {budget:g} | " + " | ".join(cells) + " |")
+    rep = result.graded_report
+    lines += ["", f"Regressor: MSE {rep['loss']:.5f} vs constant {rep['avg_loss']:.5f}.", ""]
+    if len(result.repeats):
+        lines += ["### Repeated over random re-splits (mean ± sd of expected success)", "",
+                  "| budget | uniform | online | offline | oracle | online > uniform |",
+                  "|---|---|---|---|---|---|"]
+        for budget, group in result.repeats.groupby("budget"):
+            cells = [f"{group[m].mean():.3f} ± {group[m].std(ddof=1) if len(group) > 1 else 0:.3f}"
+                     for m in ("uniform", "online", "offline", "oracle")]
+            wins = int(np.sum(group.online >= group.uniform))
+            lines.append(f"| {budget:g} | " + " | ".join(cells) + f" | {wins}/{len(group)} |")
+        lines.append("")
+    t = result.timings
+    lines.append("Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
+    return "\n".join(lines) + "\n"
