@@ -231,6 +231,14 @@ def oracle_budgets(R, budget, *, max_budget, min_budget=0, method="greedy", n_bi
     -------
     budgets : ndarray of shape (n_queries,), int
 
+    Notes
+    -----
+    The greedy solution is exact when every row of marginal rewards is
+    non-increasing beyond ``min_budget``. That holds for rewards >= 0 (binary
+    outcomes in particular). With rewards that can be negative the first
+    marginal reward (the mean reward, against 0 for no sample) may be smaller
+    than the second; use ``min_budget=1`` there, as the paper does for chat.
+
     Examples
     --------
     >>> import numpy as np

@@ -119,7 +119,11 @@ def test_oracle_budgets_is_optimal(seed, n, max_budget, min_budget, budget_frac,
     rng = np.random.default_rng(seed)
     if binary:
         R = random_binary(n, max_budget + 1, seed=seed)
+    elif min_budget == 0:
+        R = np.round(np.abs(rng.normal(size=(n, max_budget + 1))), 1)
     else:
+        # negative rewards make Delta[:, 0] (the mean) smaller than Delta[:, 1]; with
+        # min_budget=1 that first unit is forced and the rest of each row is concave
         R = np.round(rng.normal(size=(n, max_budget + 1)), 1)
     budget = min_budget + budget_frac * (max_budget - min_budget)
     b = oracle_budgets(R, budget, max_budget=max_budget, min_budget=min_budget)
