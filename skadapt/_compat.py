@@ -12,3 +12,4 @@ from sklearn.utils.validation import (  # noqa: F401
     validate_data,
 )
 from sklearn.utils._param_validation import HasMethods  # noqa: F401,E402
+from sklearn.base import _fit_context  # noqa: F401, E402

@@ -1,0 +1,707 @@
+"""Marginal-reward predictors: MLP probes on numeric features (section 3.1).
+
+:class:`SuccessProbClassifier` predicts the success probability ``lam`` of one sample
+(binary rewards, Eq. 7; preference probability of the strong decoder for routing,
+Eq. 8) and :class:`MarginalRewardRegressor` the vector of marginal rewards
+``Delta_j = q(j) - q(j - 1)`` for ``j = 1..max_budget`` (general rewards, Eq. 6).
+Both are two-layer MLPs by default (one hidden layer), trained with the shared torch
+machinery of :mod:`skadapt._torch_mlp`, and both are transformers whose cross-fitted
+``fit_transform`` feeds held-out predictions to the allocator fitted next in a
+:class:`~sklearn.pipeline.Pipeline`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.validation import check_consistent_length
+
+from ._compat import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
+from ._torch_mlp import (
+    CrossFitTransformMixin,
+    MarginalRewardHead,
+    ProbeNetwork,
+    SuccessProbHead,
+    TorchModuleStateMixin,
+    build_mlp,
+    make_generator,
+    marginal_reward_targets,
+    predict_batches,
+    resolve_device,
+    success_prob_targets,
+    torch_seed,
+    train_module,
+)
+
+__all__ = ["MarginalRewardRegressor", "SuccessProbClassifier"]
+
+_PREDICT_BATCH = 8192
+
+
+class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator):
+    """Fit/predict plumbing shared by the two MLP probes (not public)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "standardize": ["boolean"],
+        "cv": ["cv_object"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ---------------------------------------------------------------- subclass hooks
+    def _make_head(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit_targets(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------- fit
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if any(not isinstance(h, numbers.Integral) or h < 1 for h in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers; got {sizes}.")
+        return sizes
+
+    def _build_module(self, name="module_", generator=None):
+        head = self._make_head()
+        body = build_mlp(
+            self.n_features_in_, self._hidden_sizes(), head.n_outputs,
+            activation=self.activation, generator=generator,
+        )
+        return ProbeNetwork(body, head)
+
+    def _standardized(self, X):
+        return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the probe.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features, e.g. last hidden states of the language model.
+        y : array-like
+            Targets; see the class docstring for the accepted forms.
+
+        Returns
+        -------
+        self : object
+            Fitted probe.
+        """
+        if y is None:
+            raise ValueError(
+                f"This {type(self).__name__} estimator requires y to be passed, but the "
+                "target y is None."
+            )
+        X, y = validate_data(
+            self, X, y,
+            validate_separately=(
+                {"dtype": [np.float64, np.float32]},
+                {"ensure_2d": False, "dtype": "numeric", "ensure_all_finite": "allow-nan"},
+            ),
+        )
+        check_consistent_length(X, y)
+        hidden = self._hidden_sizes()
+        targets = self._fit_targets(y)
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        generator = make_generator(torch_seed(self.random_state))
+
+        X = X.astype(np.float64, copy=False)
+        if self.standardize:
+            self.feature_mean_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+            # Constant features: leave them unscaled, as StandardScaler does.
+            scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
+            self.feature_scale_ = scale
+        else:
+            self.feature_mean_ = np.zeros(X.shape[1])
+            self.feature_scale_ = np.ones(X.shape[1])
+
+        module = self._build_module(generator=generator)
+        with torch.no_grad():
+            module.body[-1].bias.copy_(module.head.initial_bias(targets))
+        module.to(device)
+        X_t = torch.from_numpy(self._standardized(X)).to(device)
+        y_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32)).to(device)
+
+        def get_batch(idx):
+            idx = idx.to(device)
+            return X_t[idx], y_t[idx]
+
+        def compute_loss(m, batch):
+            return m.head.loss(m(batch[0]), batch[1])
+
+        n_samples = X.shape[0]
+        result = train_module(
+            module,
+            n_samples=n_samples,
+            get_batch=get_batch,
+            compute_loss=compute_loss,
+            generator=generator,
+            batch_size=min(200, n_samples) if self.batch_size == "auto" else self.batch_size,
+            max_iter=self.max_iter,
+            learning_rate_init=self.learning_rate_init,
+            alpha=self.alpha,
+            tol=self.tol,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+            name=type(self).__name__,
+        )
+        del hidden
+        self.module_ = module
+        self.loss_curve_ = result.loss_curve
+        self.n_iter_ = result.n_iter
+        if self.early_stopping:
+            self.validation_scores_ = result.validation_scores
+            self.best_validation_score_ = result.best_validation_score
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = result.best_loss
+        return self
+
+    # --------------------------------------------------------------------- predict
+    def _predict_head(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X_t = torch.from_numpy(self._standardized(X.astype(np.float64, copy=False)))
+        device = torch.device(self.device_)
+        return predict_batches(
+            self.module_,
+            n_samples=X_t.shape[0],
+            get_batch=lambda idx: X_t[idx].to(device),
+            forward=lambda m, xb: m.head.predict(m(xb)),
+            batch_size=_PREDICT_BATCH,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+_SHARED_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of int, default=(256,)
+        Units of each hidden layer. The default is the paper's "two-layer MLP" (one
+        hidden layer); ``()`` gives a linear model on the standardized features.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers.
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weight matrices, divided by the batch size
+        (as in :class:`~sklearn.neural_network.MLPRegressor`).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Adam learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    tol : float, default=1e-4
+        Training stops when the loss (the validation score with ``early_stopping``)
+        has not improved by ``tol`` for more than ``n_iter_no_change`` epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop on its loss and
+        keep the best weights.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement tolerated before stopping.
+    standardize : bool, default=True
+        Standardize the features inside the estimator (hidden states have a few
+        dimensions with very large values).
+    cv : int, cross-validation splitter or iterable, default=5
+        Folds of the cross-fitted :meth:`fit_transform` (an int means shuffled
+        :class:`~sklearn.model_selection.KFold` seeded from ``random_state``). The
+        test folds must partition the samples.
+    device : str or torch.device, default="auto"
+        Torch device; ``"auto"`` is CUDA when available, else CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and the folds of
+        :meth:`fit_transform`. torch's global RNG is never touched; the same
+        ``random_state`` gives the same fitted model on the same device.
+    verbose : bool or int, default=False
+        Show a tqdm progress bar over epochs.
+"""
+
+_SHARED_ATTRS_DOC = """
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,)
+        Standardization learned in fit (zeros and ones when ``standardize=False``).
+    module_ : torch.nn.Module
+        The fitted network (``body`` MLP and ``head``), on ``device_``.
+    device_ : str
+        Device the network lives on.
+    loss_curve_ : list of float
+        Mean training loss per epoch (without the L2 term).
+    n_iter_ : int
+        Number of epochs run.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Negative validation loss per epoch, with early stopping (else None).
+    best_validation_score_ : float or None
+        Best validation score, with early stopping (else None).
+"""
+
+
+class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
+    """Predict the probability that one sample succeeds (binary rewards, Eq. 7).
+
+    A two-layer MLP trained with cross-entropy on *soft* labels: the targets are
+    empirical success rates ``lam_i`` rather than 0/1 labels, so the model learns the
+    per-query success probability that determines every marginal reward of
+    best-of-k, ``Delta_j = lam (1 - lam)^(j - 1)``. For routing, the soft label is the
+    preference probability of the strong decoder over the weak one (Eq. 8).
+
+    Parameters
+    ----------
+    {shared}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``: failure and success.
+    {attrs}
+
+    See Also
+    --------
+    MarginalRewardRegressor : Marginal rewards for general (non-binary) rewards.
+    skadapt.targets.success_rate : The soft labels derived from an outcome matrix.
+    skadapt.GreedyAllocator : Turns predicted success probabilities into budgets.
+
+    Notes
+    -----
+    ``fit(X, y)`` accepts ``y`` as
+
+    - a 1-D vector of soft labels in [0, 1] (success rates, preference probabilities,
+      or hard 0/1 labels), or
+    - the raw (n, m) matrix of sample outcomes (0/1, NaN = missing sample), from which
+      the targets are derived with :func:`skadapt.targets.success_rate`.
+
+    The two are told apart by ``y.ndim`` (a column vector is an outcome matrix with one
+    sample per query). Class labels other than 0/1 (strings, -1/1, multiclass) are
+    rejected: the targets are probabilities. :meth:`transform` returns the predicted
+    success probability as one column named ``success_prob`` so that the probe can sit
+    in a :class:`~sklearn.pipeline.Pipeline` before an allocator with
+    ``kind="success_prob"``; :meth:`fit_transform` returns cross-fitted (out-of-fold)
+    predictions, like :class:`~sklearn.preprocessing.TargetEncoder`. :meth:`score` is
+    the accuracy of :meth:`predict` against the soft labels thresholded at 0.5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt import SuccessProbClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 4))
+    >>> lam = 1 / (1 + np.exp(-2 * X[:, 0]))
+    >>> R = (rng.random((300, 16)) < lam[:, None]).astype(float)  # 16 samples per query
+    >>> clf = SuccessProbClassifier(hidden_layer_sizes=(16,), max_iter=100,
+    ...                             random_state=0).fit(X, R)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.transform(X[:3]).shape, clf.get_feature_names_out().tolist()
+    ((3, 1), ['success_prob'])
+    >>> bool(np.corrcoef(clf.transform(X)[:, 0], lam)[0, 1] > 0.9)
+    True
+    """
+
+    _parameter_constraints: dict = {**_BaseMLPProbe._parameter_constraints}
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256,),
+        *,
+        activation="relu",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        standardize=True,
+        cv=5,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.standardize = standardize
+        self.cv = cv
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_head(self):
+        return SuccessProbHead()
+
+    def _fit_targets(self, y):
+        targets = success_prob_targets(y)
+        self.classes_ = np.array([0, 1])
+        return targets
+
+    def predict_proba(self, X):
+        """Predicted probabilities of failure and success.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            ``[1 - lam, lam]`` per query.
+        """
+        lam = self._predict_head(X)
+        return np.column_stack([1.0 - lam, lam])
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, 2)
+            ``[log(1 - lam), log(lam)]`` per query.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted label: 1 where the success probability exceeds 0.5.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            0 or 1.
+        """
+        lam = self._predict_head(X)
+        return self.classes_[(lam > 0.5).astype(int)]
+
+    def transform(self, X):
+        """Predicted success probability ``lam``, as one column.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        success_prob : ndarray of shape (n_samples, 1)
+            Predicted probability that one sample succeeds.
+        """
+        return self._predict_head(X)[:, None]
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature name: ``["success_prob"]``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``["success_prob"]``.
+        """
+        check_is_fitted(self)
+        return np.asarray(["success_prob"], dtype=object)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` against the soft labels thresholded at 0.5.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+        y : array-like
+            Soft labels or outcome matrix, as in :meth:`fit`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy.
+        """
+        labels = (success_prob_targets(np.asarray(y, dtype=np.float64)) > 0.5).astype(int)
+        return accuracy_score(labels, self.predict(X), sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
+    """Predict the marginal reward of each extra unit of compute (Eq. 6).
+
+    A two-layer MLP whose output row ``[Delta_1, ..., Delta_B]`` (``B = max_budget``,
+    ``Delta_j = q(j) - q(j - 1)``, ``q(b)`` the expected reward of best-of-b) is
+    trained with the squared error summed over budgets (Eq. 6). Each predicted row is
+    non-increasing *by construction*, so the greedy allocator of Eq. 5 stays exact, and
+    non-negative when the rewards are.
+
+    Parameters
+    ----------
+    max_budget : int or None, default=None
+        Largest budget ``B`` predicted. ``None``: the number of reward samples ``m``
+        (``target="rewards"``) or the number of columns (``target="marginal_rewards"``).
+    target : {{"rewards", "marginal_rewards"}}, default="rewards"
+        How ``fit`` reads ``y`` (stated, never guessed from the shape):
+        ``"rewards"``: the (n, m) matrix of raw per-sample rewards (NaN = missing
+        sample), turned into marginal rewards by the exact unbiased estimator
+        :func:`skadapt.targets.marginal_rewards`; ``"marginal_rewards"``: an already
+        computed (n, max_budget) marginal-reward matrix (e.g. bootstrapped).
+    nonnegative : bool or "auto", default="auto"
+        Constrain predictions to be non-negative. ``"auto"``: when all rewards
+        (``target="rewards"``) or all marginal rewards are >= 0.
+    {shared}
+
+    Attributes
+    ----------
+    max_budget_ : int
+        Number of predicted budgets.
+    nonnegative_ : bool
+        Whether predictions are constrained to be non-negative.
+    target_scale_ : float
+        Root mean square of the training targets; the network is trained on targets
+        divided by it, and ``loss_curve_``, ``tol`` and the validation scores are in
+        those units.
+    {attrs}
+
+    See Also
+    --------
+    SuccessProbClassifier : The binary-reward special case (one probability).
+    skadapt.targets.marginal_rewards : The training targets from raw rewards.
+    skadapt.GreedyAllocator : Turns predicted marginal rewards into budgets.
+
+    Notes
+    -----
+    Parameterisation (``z`` the network's B raw outputs): non-negative,
+    ``Delta_j = sum_{{k >= j}} softplus(z_k)``; signed, ``Delta_1 = z_1`` and
+    ``Delta_j = Delta_{{j-1}} - softplus(z_j)``. With rewards that can be negative only
+    ``Delta_1`` (the mean reward) can be negative, and the true curve is then not
+    monotone when ``Delta_1 < Delta_2``; since best-of-k allocation depends on rewards
+    only up to a shift, shift rewards to be >= 0 before fitting. A 1-D ``y`` is one
+    column; :meth:`predict` then returns a 1-D array, like other scikit-learn
+    regressors, while :meth:`transform` always returns (n, max_budget).
+    :meth:`score` is :math:`R^2` on the marginal-reward targets, variance-weighted
+    over budgets (late budgets have tiny variance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt import MarginalRewardRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 4))
+    >>> lam = 1 / (1 + np.exp(-2 * X[:, 0]))
+    >>> R = (rng.random((300, 8)) < lam[:, None]).astype(float)  # 8 samples per query
+    >>> reg = MarginalRewardRegressor(4, hidden_layer_sizes=(16,), max_iter=100,
+    ...                               random_state=0).fit(X, R)
+    >>> delta = reg.predict(X)
+    >>> delta.shape
+    (300, 4)
+    >>> bool((np.diff(delta, axis=1) <= 0).all() and (delta >= 0).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLPProbe._parameter_constraints,
+        "max_budget": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "target": [StrOptions({"rewards", "marginal_rewards"})],
+        "nonnegative": ["boolean", StrOptions({"auto"})],
+    }
+
+    def __init__(
+        self,
+        max_budget=None,
+        *,
+        target="rewards",
+        nonnegative="auto",
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        standardize=True,
+        cv=5,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.max_budget = max_budget
+        self.target = target
+        self.nonnegative = nonnegative
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.standardize = standardize
+        self.cv = cv
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_head(self):
+        return MarginalRewardHead(self.max_budget_, self.nonnegative_)
+
+    def _fit_targets(self, y):
+        targets, budget = marginal_reward_targets(
+            y, target=self.target, max_budget=self.max_budget
+        )
+        if self.nonnegative == "auto":
+            observed = y[~np.isnan(y)] if self.target == "rewards" else targets
+            nonnegative = bool(observed.size == 0 or observed.min() >= 0)
+        else:
+            nonnegative = bool(self.nonnegative)
+        scale = float(np.sqrt(np.mean(targets**2)))
+        self.max_budget_ = budget
+        self.nonnegative_ = nonnegative
+        self.target_scale_ = scale if np.isfinite(scale) and scale > 0 else 1.0
+        self._y_1d = np.ndim(y) == 1
+        return targets / self.target_scale_
+
+    def transform(self, X):
+        """Predicted marginal rewards, one column per budget.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        marginal_rewards : ndarray of shape (n_samples, max_budget_)
+            Row ``i`` is ``[Delta_i1, ..., Delta_iB]``, non-increasing.
+        """
+        return self._predict_head(X) * self.target_scale_
+
+    def predict(self, X):
+        """Predicted marginal rewards (1-D when fitted on a 1-D ``y``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        marginal_rewards : ndarray of shape (n_samples, max_budget_) or (n_samples,)
+            Row ``i`` is ``[Delta_i1, ..., Delta_iB]``, non-increasing.
+        """
+        out = self.transform(X)
+        return out[:, 0] if self._y_1d else out
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names ``marginal_reward_1 .. marginal_reward_{max_budget_}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per budget.
+        """
+        check_is_fitted(self)
+        return np.asarray(
+            [f"marginal_reward_{j}" for j in range(1, self.max_budget_ + 1)], dtype=object
+        )
+
+    def score(self, X, y, sample_weight=None):
+        """:math:`R^2` of the predicted marginal rewards, variance-weighted over budgets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+        y : array-like
+            Rewards or marginal rewards, as in :meth:`fit` (read with ``target``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Coefficient of determination.
+        """
+        check_is_fitted(self)
+        targets, _ = marginal_reward_targets(
+            np.asarray(y, dtype=np.float64), target=self.target, max_budget=self.max_budget_
+        )
+        return r2_score(
+            targets, self.transform(X), sample_weight=sample_weight,
+            multioutput="variance_weighted",
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+SuccessProbClassifier.__doc__ = SuccessProbClassifier.__doc__.format(
+    shared=_SHARED_PARAMS_DOC.strip("\n").lstrip(), attrs=_SHARED_ATTRS_DOC.strip("\n").lstrip()
+)
+MarginalRewardRegressor.__doc__ = MarginalRewardRegressor.__doc__.format(
+    shared=_SHARED_PARAMS_DOC.strip("\n").lstrip(), attrs=_SHARED_ATTRS_DOC.strip("\n").lstrip()
+)
