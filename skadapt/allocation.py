@@ -1,0 +1,689 @@
+"""Allocating compute budgets from predicted marginal rewards (section 3.2, Eq. 5).
+
+Eq. 5 of the paper chooses one budget ``b_i`` per query to maximise the
+expected total reward ``sum_i sum_{j <= b_i} Delta[i, j]`` subject to
+``sum_i b_i <= floor(budget * n)`` and ``min_budget <= b_i <= max_budget``.
+
+* :func:`greedy_allocate` and :func:`greedy_allocate_success_prob` solve it
+  exactly for one batch (the *online* variant); :class:`GreedyAllocator`
+  wraps them as a scikit-learn transformer.
+* :class:`BinnedAllocator` is the *offline* variant: it learns one budget per
+  bin of predicted first marginal reward on held-out data and maps each new
+  query to its bin's budget without seeing the rest of the batch.
+
+Routing between a weak and a strong decoder is the special case
+``max_budget=1, min_budget=0``: ``budget`` is then the fraction of queries
+sent to the strong decoder. See ``docs/allocation.md``.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_consistent_length
+
+from skadapt import _binned, _greedy
+from skadapt._compat import (
+    Interval,
+    StrOptions,
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
+from skadapt._validation import (
+    check_nonnegative_int,
+    check_positive_int,
+    check_probabilities,
+    row_list,
+)
+
+__all__ = [
+    "greedy_allocate",
+    "greedy_allocate_success_prob",
+    "GreedyAllocator",
+    "BinnedAllocator",
+    "NonMonotoneRewardsWarning",
+]
+
+
+class NonMonotoneRewardsWarning(UserWarning):
+    """Rows of marginal rewards increased and were projected onto non-increasing rows.
+
+    Eq. 5 is solved exactly by the greedy rule only when each row of marginal
+    rewards is non-increasing (diminishing returns). A row that increases
+    somewhere is replaced by its closest non-increasing row in the L2 sense
+    (isotonic regression, pool-adjacent-violators) before allocating, and
+    this warning says how many rows were affected.
+    """
+
+
+def _check_total(total_budget, n, min_budget, max_budget):
+    if isinstance(total_budget, (bool, np.bool_)) or not isinstance(total_budget, numbers.Real):
+        raise ValueError(f"total_budget must be a real number >= 0; got {total_budget!r}.")
+    if not np.isfinite(total_budget) or total_budget < 0:
+        raise ValueError(f"total_budget must be a finite number >= 0; got {total_budget!r}.")
+    total = _greedy.total_units(total_budget, 1)
+    if total < n * min_budget:
+        raise ValueError(
+            f"total_budget={total} units is less than n_queries * min_budget = {n} * {min_budget} "
+            f"= {n * min_budget}: every query must get at least min_budget units."
+        )
+    if total > n * max_budget:
+        raise ValueError(
+            f"total_budget={total} units exceeds n_queries * max_budget = {n} * {max_budget} "
+            f"= {n * max_budget}: lower total_budget or raise max_budget."
+        )
+    return total
+
+
+def _monotone_eligible(delta, min_budget):
+    """Project the part of each row after the min_budget forced units, warning once."""
+    eligible = delta[:, min_budget:]
+    rows, largest = _greedy.nonincreasing_violations(eligible)
+    if rows.size == 0:
+        return delta
+    warnings.warn(
+        f"{rows.size} of {delta.shape[0]} rows of marginal rewards increase along the budget "
+        f"axis (largest increase {largest:.3g}, row(s) {row_list(rows)}); Eq. 5 assumes "
+        "diminishing returns, so each such row was replaced by its closest non-increasing "
+        "row (isotonic regression) before allocating. See docs/allocation.md.",
+        NonMonotoneRewardsWarning,
+        stacklevel=3,
+    )
+    delta = delta.copy()
+    delta[rows, min_budget:] = _greedy.project_nonincreasing(eligible[rows])
+    return delta
+
+
+def _as_marginal_matrix(marginal_rewards):
+    try:
+        delta = np.asarray(marginal_rewards, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"marginal_rewards must contain numbers: {exc}") from None
+    if delta.ndim != 2:
+        raise ValueError(
+            "marginal_rewards must be a 2-D array of shape (n_queries, max_budget); got "
+            f"shape {delta.shape}."
+        )
+    if delta.shape[0] == 0 or delta.shape[1] == 0:
+        raise ValueError(f"marginal_rewards is empty (shape {delta.shape}).")
+    if not np.isfinite(delta).all():
+        rows = np.flatnonzero(~np.isfinite(delta).all(axis=1))
+        raise ValueError(f"marginal_rewards contains NaN or infinite values in row(s) {row_list(rows)}.")
+    return delta
+
+
+def greedy_allocate(marginal_rewards, total_budget, *, min_budget=0):
+    """Exact optimum of Eq. 5 for one batch of predicted marginal rewards.
+
+    Every query first receives ``min_budget`` units; the remaining units go
+    to the largest remaining marginal rewards, which is optimal because each
+    row is non-increasing. Units with a negative marginal reward are never
+    bought (beyond ``min_budget``), so fewer than ``total_budget`` units may
+    be spent; units worth exactly zero are bought.
+
+    The solution is found in O(n * max_budget) time by selecting the
+    threshold marginal reward with ``np.partition`` (no heap). Ties at the
+    threshold are settled deterministically: the unit with the smaller unit
+    index ``j`` first, then the query with the smaller row index. Hence
+    permuting the rows permutes the budgets, except among queries whose
+    units tie exactly at the threshold: those receive the same multiset of
+    budgets (differing by at most one), in row order.
+
+    Parameters
+    ----------
+    marginal_rewards : array-like of shape (n_queries, max_budget)
+        ``marginal_rewards[i, j - 1]`` is the expected gain of the j-th unit of
+        compute for query ``i``. Rows should be non-increasing from column
+        ``min_budget`` on; a row that is not is projected onto the closest
+        non-increasing row (isotonic regression) with a
+        :class:`NonMonotoneRewardsWarning`. Negative values are allowed.
+    total_budget : int or float
+        Total number of units for the batch (``B * n`` in Eq. 5). A
+        non-integer value is rounded down.
+    min_budget : int, default=0
+        Units every query receives, whatever its marginal rewards.
+
+    Returns
+    -------
+    budgets : ndarray of shape (n_queries,), int64
+        ``min_budget <= budgets <= max_budget`` and ``budgets.sum() <= total_budget``.
+
+    Raises
+    ------
+    ValueError
+        If ``marginal_rewards`` is not a non-empty finite 2-D array, or
+        ``total_budget`` is outside ``[n * min_budget, n * max_budget]``, or
+        ``min_budget > max_budget``.
+
+    See Also
+    --------
+    greedy_allocate_success_prob : The same for best-of-k with binary rewards.
+    GreedyAllocator : Transformer wrapper.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.allocation import greedy_allocate
+    >>> delta = np.array([[0.5, 0.25, 0.125],
+    ...                   [0.9, 0.05, 0.0],
+    ...                   [0.3, 0.2, 0.1]])
+    >>> greedy_allocate(delta, 5)
+    array([2, 1, 2])
+    >>> greedy_allocate(delta, 6, min_budget=1)
+    array([3, 1, 2])
+    """
+    delta = _as_marginal_matrix(marginal_rewards)
+    n, max_budget = delta.shape
+    min_budget = check_nonnegative_int(min_budget, "min_budget")
+    if min_budget > max_budget:
+        raise ValueError(
+            f"min_budget={min_budget} exceeds max_budget={max_budget} (the number of columns "
+            "of marginal_rewards)."
+        )
+    total = _check_total(total_budget, n, min_budget, max_budget)
+    delta = _monotone_eligible(delta, min_budget)
+    return _greedy.allocate_matrix(delta, total, min_budget)
+
+
+def greedy_allocate_success_prob(success_prob, total_budget, *, max_budget, min_budget=0):
+    """Exact optimum of Eq. 5 for best-of-k with binary rewards.
+
+    With single-sample success probability ``lam``, the marginal reward of the
+    j-th sample is ``lam * (1 - lam)**(j - 1)`` (section 3.3), non-increasing
+    in ``j``. The (n, max_budget) matrix is never built: units are ranked by
+    their log marginal reward ``log(lam) + (j - 1) * log1p(-lam)``, the
+    number of units of a query above a threshold has a closed form, and the
+    threshold is found by a bracketing search. Time is about linear in n and
+    memory O(n) whatever ``max_budget``. Queries with ``lam == 0`` have only
+    zero marginal rewards; such units are bought last, evenly. Ties are
+    settled as in :func:`greedy_allocate`.
+
+    Comparisons use the log marginal rewards, so this function agrees with
+    ``greedy_allocate(lam * (1 - lam)**arange(max_budget), ...)`` except where
+    two different queries' marginal rewards differ by a rounding error
+    (then either choice is optimal to within that rounding error), and
+    except that it still ranks marginal rewards that underflow to 0.0 as
+    the positive numbers they are.
+
+    Parameters
+    ----------
+    success_prob : array-like of shape (n_queries,) or (n_queries, 1)
+        Predicted single-sample success probabilities in [0, 1].
+    total_budget : int or float
+        Total number of samples for the batch; a non-integer value is rounded
+        down.
+    max_budget : int
+        Largest budget of one query (``B_max``).
+    min_budget : int, default=0
+        Samples every query receives.
+
+    Returns
+    -------
+    budgets : ndarray of shape (n_queries,), int64
+
+    Raises
+    ------
+    ValueError
+        If ``success_prob`` is empty, not finite or outside [0, 1], or the
+        budget bounds are inconsistent.
+
+    See Also
+    --------
+    greedy_allocate : For an explicit matrix of marginal rewards.
+    skadapt.targets.geometric_marginal_rewards : The implied matrix.
+
+    Examples
+    --------
+    >>> from skadapt.allocation import greedy_allocate_success_prob
+    >>> greedy_allocate_success_prob([0.9, 0.5, 0.1, 0.0], 8, max_budget=4)
+    array([2, 3, 3, 0])
+    """
+    lam = check_probabilities(success_prob, name="success_prob")
+    max_budget = check_positive_int(max_budget, "max_budget")
+    min_budget = check_nonnegative_int(min_budget, "min_budget")
+    if min_budget > max_budget:
+        raise ValueError(f"min_budget={min_budget} exceeds max_budget={max_budget}.")
+    total = _check_total(total_budget, lam.shape[0], min_budget, max_budget)
+    return _greedy.allocate_geometric(lam, total, max_budget, min_budget)
+
+
+class _AllocatorMixin:
+    """Shared parameter checks of the two allocators."""
+
+    def _resolve_bounds(self, X):
+        """Validate kind-specific input and return (max_budget, X)."""
+        n_features = X.shape[1]
+        if self.kind == "success_prob":
+            if n_features != 1:
+                raise ValueError(
+                    f"kind='success_prob' expects X of shape (n_queries, 1) holding success "
+                    f"probabilities; got {n_features} feature(s)."
+                )
+            check_probabilities(X, name="X (success probabilities)")
+            if self.max_budget is None:
+                raise ValueError(
+                    "max_budget is required when kind='success_prob' (the largest budget one "
+                    "query may receive, B_max in Eq. 5)."
+                )
+            max_budget = self.max_budget
+        else:
+            max_budget = n_features if self.max_budget is None else self.max_budget
+            if max_budget > n_features:
+                raise ValueError(
+                    f"max_budget={max_budget} but X has {n_features} feature(s); with "
+                    "kind='marginal' X needs one column of marginal rewards per unit, at "
+                    "least max_budget columns."
+                )
+        if self.min_budget > max_budget:
+            raise ValueError(f"min_budget={self.min_budget} exceeds max_budget={max_budget}.")
+        if not self.min_budget <= self.budget <= max_budget:
+            extra = (
+                f" (X has {n_features} feature(s), one per unit of compute)"
+                if self.kind == "marginal" and self.max_budget is None
+                else ""
+            )
+            raise ValueError(
+                f"budget={self.budget} must lie in [min_budget, max_budget] = "
+                f"[{self.min_budget}, {max_budget}]{extra}."
+            )
+        return max_budget
+
+    def _check_transform_input(self, X):
+        if self.kind == "success_prob":
+            check_probabilities(X, name="X (success probabilities)")
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature name: the one column of budgets.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``["budget"]``.
+        """
+        check_is_fitted(self, "n_features_in_")
+        _check_feature_names_in(self, input_features)
+        return np.asarray(["budget"], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # outputs integer budgets
+        return tags
+
+
+_COMMON_CONSTRAINTS = {
+    "budget": [Interval(numbers.Real, 0, None, closed="left")],
+    "max_budget": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    "min_budget": [Interval(numbers.Integral, 0, None, closed="left")],
+    "kind": [StrOptions({"marginal", "success_prob"})],
+}
+
+
+class GreedyAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
+    """Online allocation: the exact optimum of Eq. 5 for each batch passed to ``transform``.
+
+    ``transform`` receives the predicted marginal rewards of a batch of
+    ``n`` queries and returns each query's budget, spending
+    ``floor(budget * n)`` units in total whenever the bounds allow it
+    (never a unit with a negative marginal reward). This is the paper's
+    "Online Ada-BoK" and, with ``max_budget=1``, its online routing.
+
+    Parameters
+    ----------
+    budget : float, default=1.0
+        Average budget per query, ``B`` in Eq. 5: a batch of ``n`` queries
+        receives ``floor(budget * n)`` units (computed with a relative
+        tolerance of 1e-12, so that 0.29 * 100 gives 29). Must lie in
+        ``[min_budget, max_budget]``. For routing (``max_budget=1``) it is the
+        fraction of queries sent to the strong decoder.
+    max_budget : int, default=None
+        Largest budget of one query. With ``kind="marginal"``, None means the
+        number of columns of ``X``; a smaller value uses only the first
+        ``max_budget`` columns. With ``kind="success_prob"`` it is required
+        (there is no natural cap; the paper's ``B_max``).
+    min_budget : int, default=0
+        Budget every query receives (the paper uses 1 for chat, where an
+        empty answer is not acceptable, and 0 for math and code, where "I
+        don't know" is).
+    kind : {"marginal", "success_prob"}, default="marginal"
+        What ``X`` holds. ``"marginal"``: an (n, max_budget) matrix of
+        predicted marginal rewards ``Delta[i, j-1]``, non-increasing along
+        each row (e.g. from :class:`skadapt.MarginalRewardRegressor`).
+        ``"success_prob"``: one column of predicted single-sample success
+        probabilities (e.g. from :class:`skadapt.SuccessProbClassifier`),
+        whose marginal rewards ``lam * (1 - lam)**(j - 1)`` are implied and
+        never materialised.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` when it was a DataFrame with string column names.
+    max_budget_ : int
+        The resolved per-query maximum.
+
+    See Also
+    --------
+    BinnedAllocator : Offline variant; budgets independent of the batch.
+    greedy_allocate : The function behind ``kind="marginal"``.
+    greedy_allocate_success_prob : The function behind ``kind="success_prob"``.
+
+    Notes
+    -----
+    The budgets of a query depend on the rest of the batch (that is the
+    point of online allocation), so ``transform`` of a subset of rows differs
+    from the same rows of ``transform`` of the whole batch. ``fit`` only
+    validates and records the input shape.
+
+    Rows of marginal rewards that increase somewhere (beyond the
+    ``min_budget`` forced units) are projected onto the closest
+    non-increasing row (isotonic regression), with a
+    :class:`NonMonotoneRewardsWarning`: for such rows the greedy rule would
+    not solve Eq. 5, and a silently wrong allocation is worse than a
+    documented projection.
+
+    Ties are settled deterministically (smaller unit index first, then
+    smaller row index), so permuting the rows permutes the budgets except
+    among queries tied exactly at the threshold marginal reward.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt import GreedyAllocator
+    >>> lam = np.array([[0.9], [0.5], [0.1], [0.0]])
+    >>> GreedyAllocator(budget=2, max_budget=4, kind="success_prob").fit_transform(lam).ravel()
+    array([2, 3, 3, 0])
+
+    Routing: send the half of the queries with the largest predicted gain
+    to the strong decoder.
+
+    >>> gain = np.array([[0.1], [0.4], [0.3], [0.0]])
+    >>> GreedyAllocator(budget=0.5, max_budget=1).fit_transform(gain).ravel()
+    array([0, 1, 1, 0])
+    """
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def __init__(self, budget=1.0, *, max_budget=None, min_budget=0, kind="marginal"):
+        self.budget = budget
+        self.max_budget = max_budget
+        self.min_budget = min_budget
+        self.kind = kind
+
+    def fit(self, X, y=None):
+        """Validate the parameters and record the shape of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Predicted marginal rewards (``kind="marginal"``) or success
+            probabilities (``kind="success_prob"``, one column).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : GreedyAllocator
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float64)
+        self.max_budget_ = self._resolve_bounds(X)
+        return self
+
+    def transform(self, X):
+        """Budgets of the batch ``X``: an exact optimum of Eq. 5.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_)
+            The batch.
+
+        Returns
+        -------
+        budgets : ndarray of shape (n_queries, 1), int64
+            One budget per query; the column sum is at most
+            ``floor(budget * n_queries)``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        self._check_transform_input(X)
+        total = _greedy.total_units(self.budget, X.shape[0])
+        if self.kind == "success_prob":
+            budgets = _greedy.allocate_geometric(X[:, 0], total, self.max_budget_, self.min_budget)
+        else:
+            delta = _monotone_eligible(X[:, : self.max_budget_], self.min_budget)
+            budgets = _greedy.allocate_matrix(delta, total, self.min_budget)
+        return budgets.reshape(-1, 1)
+
+
+class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
+    """Offline allocation: one budget per bin of predicted first marginal reward.
+
+    ``fit`` on held-out queries divides them into bins by their predicted
+    first marginal reward (for ``kind="success_prob"`` that is the success
+    probability itself) and solves Eq. 5 with the extra constraint that all
+    queries of a bin get the same budget, *exactly* (a small knapsack,
+    solved by dynamic programming). ``transform`` then maps each query to the
+    budget of its bin, independently of the rest of the batch; the average
+    budget matches ``budget`` in expectation when new queries follow the
+    held-out distribution (section 3.2, "Offline allocation").
+
+    When ``fit`` also receives the held-out reward matrix ``y``, each bin
+    uses the empirical marginal rewards of its queries (the exact unbiased
+    estimates of :func:`skadapt.targets.marginal_rewards`; pass@k
+    differences for binary rewards) instead of the predicted ones, which
+    corrects a miscalibrated probe: only the ranking of the predictions
+    matters then.
+
+    Parameters
+    ----------
+    budget : float, default=1.0
+        Average budget per held-out query; the fit data receive at most
+        ``floor(budget * n)`` units. Must lie in ``[min_budget, max_budget]``.
+    n_bins : int, default=10
+        Largest number of bins. Fewer bins remain when quantile edges
+        coincide (many equal predictions) or a uniform bin is empty.
+    strategy : {"quantile", "uniform"}, default="quantile"
+        Bins with (about) equally many held-out queries, or of equal width
+        in the first marginal reward.
+    max_budget : int, default=None
+        Largest budget of one query; as in :class:`GreedyAllocator`.
+    min_budget : int, default=0
+        Budget every query receives.
+    kind : {"marginal", "success_prob"}, default="marginal"
+        What ``X`` holds; as in :class:`GreedyAllocator`.
+
+    Attributes
+    ----------
+    bin_edges_ : ndarray of shape (n_bins_ + 1,)
+        Edges on the first marginal reward; bin ``b`` holds
+        ``bin_edges_[b] <= x < bin_edges_[b + 1]``, values outside go to
+        the first or last bin.
+    bin_budgets_ : ndarray of shape (n_bins_,), int64
+        Budget of each bin.
+    bin_counts_ : ndarray of shape (n_bins_,), int64
+        Held-out queries in each bin.
+    bin_marginal_rewards_ : ndarray of shape (n_bins_, max_budget_)
+        Mean marginal rewards of each bin used in the fit (empirical when
+        ``y`` was given).
+    expected_budget_ : float
+        Average budget on the fit data, ``<= budget``.
+    n_bins_ : int
+        Number of bins kept.
+    max_budget_ : int
+        The resolved per-query maximum.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` when it was a DataFrame with string column names.
+
+    See Also
+    --------
+    GreedyAllocator : Online variant, exact for each batch.
+
+    Notes
+    -----
+    The bin-constrained problem is a multiple-choice knapsack (bin ``b`` at
+    budget ``l`` costs ``size_b * l`` units); the dynamic program over the
+    units spent takes O(n_bins * max_budget * budget * n) time and
+    O(n_bins * budget * n) memory, and needs no monotonicity of the marginal
+    rewards. Among optimal solutions it returns the one spending most units.
+
+    If ``y`` has fewer observed samples for a query than ``max_budget_``,
+    the marginal rewards of that query beyond its number of samples cannot
+    be estimated from ``y``; the predicted ones are used there, with a
+    warning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt import BinnedAllocator
+    >>> rng = np.random.default_rng(0)
+    >>> lam = rng.uniform(size=(1000, 1))
+    >>> alloc = BinnedAllocator(budget=4, n_bins=4, max_budget=16, kind="success_prob")
+    >>> alloc.fit(lam).bin_budgets_
+    array([6, 5, 3, 2])
+    >>> alloc.expected_budget_
+    4.0
+    >>> alloc.transform([[0.05], [0.95]]).ravel()
+    array([6, 2])
+    """
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
+        "strategy": [StrOptions({"quantile", "uniform"})],
+    }
+
+    def __init__(
+        self, budget=1.0, *, n_bins=10, strategy="quantile", max_budget=None, min_budget=0, kind="marginal"
+    ):
+        self.budget = budget
+        self.n_bins = n_bins
+        self.strategy = strategy
+        self.max_budget = max_budget
+        self.min_budget = min_budget
+        self.kind = kind
+
+    def fit(self, X, y=None):
+        """Learn the bin edges and one budget per bin on held-out queries.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Predicted marginal rewards (``kind="marginal"``; bins use the
+            first column) or success probabilities (``kind="success_prob"``).
+        y : array-like of shape (n_queries, n_samples) or (n_queries,), default=None
+            Observed rewards of held-out samples (NaN = missing sample). When
+            given, bins use the empirical marginal rewards of their queries.
+
+        Returns
+        -------
+        self : BinnedAllocator
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float64)
+        max_budget = self.max_budget_ = self._resolve_bounds(X)
+        n = X.shape[0]
+        key = X[:, 0]
+        self.bin_edges_ = _binned.bin_edges(key, self.n_bins, self.strategy)
+        bins = _binned.assign_bins(self.bin_edges_, key)
+        n_bins = self.n_bins_ = self.bin_edges_.size - 1
+        self.bin_counts_ = np.bincount(bins, minlength=n_bins).astype(np.int64)
+        if y is None:
+            sums = self._predicted_bin_sums(X, bins, n_bins, max_budget)
+        else:
+            check_consistent_length(X, y)
+            sums = self._empirical_bin_sums(X, y, bins, n_bins, max_budget)
+        self.bin_marginal_rewards_ = sums / self.bin_counts_[:, None]
+        values = np.zeros((n_bins, max_budget + 1))
+        np.cumsum(sums, axis=1, out=values[:, 1:])
+        total = _greedy.total_units(self.budget, n)
+        self.bin_budgets_ = _binned.solve_binned(values, self.bin_counts_, total, self.min_budget)
+        self.expected_budget_ = float(self.bin_counts_ @ self.bin_budgets_) / n
+        return self
+
+    def _predicted_marginals(self, X, rows, max_budget):
+        """Predicted marginal rewards of the queries ``rows``, (len(rows), max_budget)."""
+        if self.kind == "success_prob":
+            lam = X[rows, :1]
+            return lam * np.power(1.0 - lam, np.arange(max_budget))
+        return X[rows, :max_budget]
+
+    def _predicted_bin_sums(self, X, bins, n_bins, max_budget):
+        if self.kind == "marginal":
+            sums = np.zeros((n_bins, max_budget))
+            np.add.at(sums, bins, X[:, :max_budget])
+            return sums
+        # geometric marginal rewards, one column at a time: O(n) memory
+        lam = X[:, 0]
+        q = 1.0 - lam
+        term = lam.copy()
+        sums = np.empty((n_bins, max_budget))
+        for j in range(max_budget):
+            sums[:, j] = np.bincount(bins, weights=term, minlength=n_bins)
+            term *= q
+        return sums
+
+    def _empirical_bin_sums(self, X, y, bins, n_bins, max_budget):
+        from skadapt.targets import marginal_rewards
+
+        try:
+            R = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y must hold numeric rewards: {exc}") from None
+        if R.ndim == 1:
+            R = R[:, None]
+        if R.ndim != 2:
+            raise ValueError(f"y must have shape (n_queries, n_samples); got shape {R.shape}.")
+        n_observed = (~np.isnan(R)).sum(axis=1)
+        delta = np.empty((R.shape[0], max_budget))
+        full = np.flatnonzero(n_observed >= max_budget)
+        if full.size:
+            delta[full] = marginal_rewards(R[full], max_budget)
+        short = np.flatnonzero(n_observed < max_budget)
+        if short.size:
+            if (n_observed[short] == 0).any():
+                rows = short[n_observed[short] == 0]
+                raise ValueError(f"y has no observed (non-NaN) reward in row(s) {row_list(rows)}.")
+            warnings.warn(
+                f"y has fewer than max_budget={max_budget} observed samples for {short.size} of "
+                f"{R.shape[0]} queries (as few as {int(n_observed[short].min())}); their marginal "
+                "rewards beyond their number of samples cannot be estimated from y, so the "
+                "predicted ones from X are used there. Collect max_budget samples per query to "
+                "use empirical marginal rewards throughout.",
+                UserWarning,
+                stacklevel=3,
+            )
+            delta[short] = self._predicted_marginals(X, short, max_budget)
+            for m in np.unique(n_observed[short]):
+                rows = short[n_observed[short] == m]
+                delta[rows, :m] = marginal_rewards(R[rows], int(m))
+        sums = np.zeros((n_bins, max_budget))
+        np.add.at(sums, bins, delta)
+        return sums
+
+    def transform(self, X):
+        """Budget of each query: the budget of its bin.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_)
+            Predictions for new queries; only the first column is used.
+
+        Returns
+        -------
+        budgets : ndarray of shape (n_queries, 1), int64
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        self._check_transform_input(X)
+        bins = _binned.assign_bins(self.bin_edges_, X[:, 0])
+        return self.bin_budgets_[bins].reshape(-1, 1)
