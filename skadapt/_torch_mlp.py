@@ -73,7 +73,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn import functional as F
 
-from ._compat import _fit_context, _num_samples
+from ._compat import _fit_context, _num_samples, _safe_indexing
 
 __all__ = [
     "CrossFitTransformMixin",
@@ -638,8 +638,6 @@ class CrossFitTransformMixin(TransformerMixin):
         """
         splits = self._cross_fit_splits(X, y)
         self.fit(X, y)
-        X_arr = np.asarray(X) if not hasattr(X, "iloc") else X.to_numpy()
-        y_arr = np.asarray(y)
         out = None
         for train, test in splits:
             fold = clone(self)
@@ -647,8 +645,8 @@ class CrossFitTransformMixin(TransformerMixin):
                 fold.set_params(verbose=False)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fold.fit(X_arr[train], y_arr[train])
-            pred = fold.transform(X_arr[test])
+                fold.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+            pred = np.asarray(fold.transform(_safe_indexing(X, test)))
             if out is None:
                 out = np.empty((_num_samples(X), pred.shape[1]), dtype=pred.dtype)
             out[test] = pred

@@ -1,0 +1,549 @@
+"""Tests of skadapt.probes and the shared torch machinery of skadapt._torch_mlp."""
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold, ShuffleSplit, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skadapt._torch_mlp import (
+    DeviceWarning,
+    MarginalRewardHead,
+    ProbeNetwork,
+    SuccessProbHead,
+    make_generator,
+    predict_batches,
+    resolve_device,
+    train_module,
+)
+from skadapt.metrics import probe_report
+from skadapt.probes import MarginalRewardRegressor, SuccessProbClassifier
+from skadapt.targets import geometric_marginal_rewards, marginal_rewards, success_rate
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # Tiny networks on a shared 2-core machine: two intra-op threads fight other
+    # processes and run ~30x slower. The library never changes this; the tests do.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def synthetic(n, d=8, m=32, seed=0, scale=2.0):
+    """x ~ N(0, I), lam = sigmoid(w.x), outcomes ~ Bernoulli(lam) m times per query."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    w = rng.normal(size=d)
+    w *= scale / np.linalg.norm(w)
+    lam = 1.0 / (1.0 + np.exp(-X @ w))
+    R = (rng.random((n, m)) < lam[:, None]).astype(float)
+    return X, lam, R
+
+
+def small(cls=SuccessProbClassifier, **params):
+    defaults = dict(hidden_layer_sizes=(16,), max_iter=30, random_state=0)
+    return cls(**{**defaults, **params})
+
+
+def expected_calibration_error(pred, truth, n_bins=10):
+    bins = np.minimum((pred * n_bins).astype(int), n_bins - 1)
+    return sum(
+        np.mean(bins == b) * abs(pred[bins == b].mean() - truth[bins == b].mean())
+        for b in range(n_bins)
+        if np.any(bins == b)
+    )
+
+
+# ------------------------------------------------------------------------- the bars
+@pytest.mark.parametrize("seed", [0, 1])
+def test_classifier_near_optimal_loss_and_calibrated(seed):
+    X, lam, R = synthetic(5000, m=32, seed=seed)
+    train, test = slice(0, 3000), slice(3000, None)
+    clf = SuccessProbClassifier(hidden_layer_sizes=(64,), random_state=0).fit(X[train], R[train])
+    pred = clf.transform(X[test])[:, 0]
+    # Scored against the true lam: Opt. is then the loss of the true probabilities,
+    # the achievable optimum, and loss - Opt. is the mean KL(lam || prediction).
+    report = probe_report(lam[test], pred)
+    assert report["loss"] - report["opt_loss"] < 0.02
+    assert report["loss"] < report["avg_loss"] - 0.1
+    assert expected_calibration_error(pred, lam[test]) < 0.03
+
+
+def test_regressor_recovers_geometric_curves():
+    X, lam, R = synthetic(5000, m=16, seed=2)
+    train, test = slice(0, 3000), slice(3000, None)
+    reg = MarginalRewardRegressor(8, hidden_layer_sizes=(64,), random_state=0)
+    reg.fit(X[train], R[train])
+    truth = geometric_marginal_rewards(lam[test], 8)
+    pred = reg.predict(X[test])
+    # Eq. 6 per query (summed over budgets) against the true curves (Opt. = 0), and
+    # the share of the curves' variance explained.
+    assert np.mean(np.sum((pred - truth) ** 2, axis=1)) < 0.005
+    assert 1 - np.sum((pred - truth) ** 2) / np.sum((truth - truth.mean(0)) ** 2) > 0.95
+    # q(b) (cumulative sums) within 0.06 on average at every budget (measured: 0.044 at
+    # b = 8; the classifier's geometric curves reach 0.014 on the same data, since one
+    # probability is easier to learn than eight numbers from noisy targets).
+    assert np.abs(np.cumsum(pred, 1) - np.cumsum(truth, 1)).mean(0).max() < 0.06
+
+
+def test_regressor_recovers_continuous_reward_curves():
+    # Rewards ~ Uniform(0, theta(x)): E[max of j] = theta j / (j + 1), so the true
+    # marginal rewards are theta / (j (j + 1)).
+    rng = np.random.default_rng(3)
+    n, d, m, budget = 5000, 6, 16, 8
+    X = rng.normal(size=(n, d))
+    theta = 1.0 / (1.0 + np.exp(-X @ (rng.normal(size=d) / np.sqrt(d) * 2)))
+    R = rng.random((n, m)) * theta[:, None]
+    j = np.arange(1, budget + 1)
+    truth = theta[:, None] / (j * (j + 1))
+    reg = MarginalRewardRegressor(budget, hidden_layer_sizes=(64,), random_state=0)
+    reg.fit(X[:3000], R[:3000])
+    pred = reg.predict(X[3000:])
+    assert np.mean(np.sum((pred - truth[3000:]) ** 2, axis=1)) < 0.002
+    assert np.abs(pred - truth[3000:]).mean() < 0.01
+    assert reg.nonnegative_
+
+
+# ----------------------------------------------------------- monotone parameterisation
+@settings(max_examples=50, deadline=None)
+@given(
+    raw=st.lists(
+        st.lists(st.floats(-1e4, 1e4, allow_nan=False, width=32), min_size=5, max_size=5),
+        min_size=1, max_size=6,
+    ),
+    nonnegative=st.booleans(),
+)
+def test_marginal_head_is_monotone_by_construction(raw, nonnegative):
+    out = MarginalRewardHead(5, nonnegative)(torch.tensor(raw, dtype=torch.float32))
+    out = out.numpy().astype(np.float64)
+    assert np.all(np.diff(out, axis=1) <= 0)
+    if nonnegative:
+        assert np.all(out >= 0)
+
+
+def test_regressor_predictions_monotone_far_from_data():
+    X, _, R = synthetic(300, m=8)
+    reg = small(MarginalRewardRegressor, max_budget=8).fit(X, R)
+    for factor in (1.0, 100.0, -1000.0):
+        pred = reg.predict(X * factor)
+        assert np.all(np.diff(pred, axis=1) <= 0) and np.all(pred >= 0)
+
+
+def test_regressor_signed_rewards():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    R = rng.normal(loc=X[:, :1] - 1.0, size=(300, 6))
+    reg = small(MarginalRewardRegressor, max_budget=4).fit(X, R)
+    assert not reg.nonnegative_
+    pred = reg.predict(X)
+    assert np.all(np.diff(pred, axis=1) <= 0)
+    assert (pred[:, 0] < 0).any()  # the mean reward is negative for many queries
+    assert small(MarginalRewardRegressor, max_budget=4, nonnegative=True).fit(X, R).predict(X).min() >= 0
+
+
+# ------------------------------------------------------------------ target contracts
+def test_classifier_outcome_matrix_equals_soft_labels():
+    X, _, R = synthetic(200, m=8)
+    R[0, :3] = np.nan  # missing samples are skipped, not counted as failures
+    a = small().fit(X, R).predict_proba(X)
+    b = small().fit(X, success_rate(R)).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_classifier_outputs():
+    X, lam, R = synthetic(300, m=16)
+    clf = small(max_iter=60).fit(X, R)
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), (proba[:, 1] > 0.5).astype(int))
+    np.testing.assert_allclose(clf.transform(X)[:, 0], proba[:, 1])
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+    assert clf.get_feature_names_out().tolist() == ["success_prob"]
+    assert clf.score(X, R) == np.mean(clf.predict(X) == (success_rate(R) > 0.5))
+    assert clf.score(X, R) > 0.8
+    for out in (proba, clf.predict(X), clf.transform(X)):
+        assert isinstance(out, np.ndarray)
+
+
+def test_regressor_target_contracts():
+    X, _, R = synthetic(200, m=8)
+    from_rewards = small(MarginalRewardRegressor, max_budget=4).fit(X, R)
+    given = small(MarginalRewardRegressor, target="marginal_rewards").fit(X, marginal_rewards(R, 4))
+    assert from_rewards.max_budget_ == given.max_budget_ == 4
+    np.testing.assert_allclose(from_rewards.predict(X), given.predict(X), rtol=1e-6, atol=1e-7)
+    assert small(MarginalRewardRegressor).fit(X, R).max_budget_ == 8  # default: m
+    assert from_rewards.get_feature_names_out().tolist() == [f"marginal_reward_{j}" for j in range(1, 5)]
+    # 1-D y: one column, and predict is 1-D as for other regressors
+    one = small(MarginalRewardRegressor, target="marginal_rewards").fit(X, R[:, 0])
+    assert one.predict(X).shape == (200,) and one.transform(X).shape == (200, 1)
+    assert -1 <= from_rewards.score(X, R) <= 1
+
+
+def test_missing_samples_are_fine():
+    X, _, R = synthetic(200, m=8)
+    R[::3, ::2] = np.nan
+    small().fit(X, R)
+    small(MarginalRewardRegressor, max_budget=4).fit(X, R)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda X, R: (np.where(np.eye(*X.shape) > 0, np.nan, X), R[:, 0]), "NaN"),
+        (lambda X, R: (np.where(np.eye(*X.shape) > 0, np.inf, X), R[:, 0]), "infinity"),
+        (lambda X, R: (X, np.r_[np.nan, R[1:, 0]]), "NaN"),
+        (lambda X, R: (X, np.r_[1.5, R[1:, 0]]), r"\[0, 1\]"),
+        (lambda X, R: (X, np.r_[-0.1, R[1:, 0]]), r"\[0, 1\]"),
+        (lambda X, R: (X, np.where(np.eye(*R.shape) > 0, np.inf, R)), "infinity"),
+        (lambda X, R: (X, np.where(np.eye(*R.shape) > 0, 2.0, R)), r"\[0, 1\]"),
+        (lambda X, R: (X, np.r_[[np.full(R.shape[1], np.nan)], R[1:]]), "no observed sample"),
+        (lambda X, R: (X, R[:, :, None]), "dim 3"),
+        (lambda X, R: (X, R[:-1]), "inconsistent numbers of samples"),
+        (lambda X, R: (X, None), "requires y"),
+    ],
+)
+def test_classifier_bad_input(make, match):
+    X, _, R = synthetic(20, d=3, m=4)
+    X, y = make(X, R)
+    with pytest.raises(ValueError, match=match):
+        small(max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, make, match",
+    [
+        ({}, lambda R: np.where(np.eye(*R.shape) > 0, np.inf, R), "infinit"),
+        ({}, lambda R: np.r_[[np.full(R.shape[1], np.nan)], R[1:]], "no observed sample"),
+        ({"max_budget": 9}, lambda R: R, "max_budget=9 exceeds"),
+        ({"target": "marginal_rewards"}, lambda R: np.where(np.eye(*R.shape) > 0, np.nan, R), "NaN"),
+        ({"target": "marginal_rewards", "max_budget": 3}, lambda R: R, "max_budget=3"),
+        ({}, lambda R: R[:, :, None], "dim 3"),
+    ],
+)
+def test_regressor_bad_input(params, make, match):
+    X, _, R = synthetic(20, d=3, m=8)
+    with pytest.raises(ValueError, match=match):
+        small(MarginalRewardRegressor, max_iter=2, **params).fit(X, make(R))
+
+
+@pytest.mark.parametrize("cls", [SuccessProbClassifier, MarginalRewardRegressor])
+def test_bad_input_at_predict(cls):
+    X, _, R = synthetic(30, d=3, m=4)
+    est = small(cls, max_iter=2).fit(X, R)
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(np.where(np.eye(*X.shape) > 0, np.nan, X))
+    with pytest.raises(ValueError, match="features"):
+        est.predict(X[:, :2])
+
+
+# -------------------------------------------- what the expected common-check failures probe
+@pytest.mark.parametrize("cls", [SuccessProbClassifier, MarginalRewardRegressor])
+def test_dtypes_one_feature_and_containers(cls):
+    X, _, R = synthetic(60, d=3, m=4)
+    y = (R[:, 0] if cls is SuccessProbClassifier else R).astype(int)
+    reference = small(cls, max_iter=5).fit(X, y).predict(X)
+    for X_in in (X.astype(np.float32), X.tolist(), pd.DataFrame(X)):
+        pred = small(cls, max_iter=5).fit(X_in, y).predict(X_in)
+        np.testing.assert_allclose(pred, reference, atol=1e-5)
+    small(cls, max_iter=5).fit(np.round(X * 10).astype(np.int64), y).predict(X)
+    small(cls, max_iter=5).fit(X[:, :1], y).predict(X[:, :1])
+    small(cls, max_iter=5).fit(X, pd.DataFrame(y) if y.ndim == 2 else pd.Series(y))
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], [-1, 1], [1, 2], [0, 1, 2]])
+def test_classifier_rejects_class_labels(labels):
+    X, _, R = synthetic(30, d=3, m=4)
+    y = np.take(labels, (R[:, 0] > 0).astype(int) + (np.arange(30) % 7 == 0) * (len(labels) > 2))
+    with pytest.raises(ValueError):
+        small(max_iter=2).fit(X, y)
+
+
+def test_column_vector_is_an_outcome_matrix_with_one_sample():
+    X, _, R = synthetic(60, d=3, m=4)
+    a = small(max_iter=5).fit(X, R[:, 0]).predict_proba(X)
+    b = small(max_iter=5).fit(X, R[:, :1]).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ seeds and training
+@pytest.mark.parametrize("cls", [SuccessProbClassifier, MarginalRewardRegressor])
+def test_same_seed_same_model_global_rng_untouched(cls):
+    X, _, R = synthetic(200, m=4)
+    torch.manual_seed(123)
+    np.random.seed(7)
+    torch_state, np_state = torch.random.get_rng_state(), np.random.get_state()
+    a = small(cls).fit(X, R).predict(X)
+    b = small(cls).fit(X, R).predict(X)
+    c = small(cls, random_state=1).fit(X, R).predict(X)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_loss_curve_and_stopping():
+    X, _, R = synthetic(400, m=16)
+    clf = small(max_iter=300, tol=1e-3, n_iter_no_change=3).fit(X, R)
+    assert len(clf.loss_curve_) == clf.n_iter_ < 300
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        small(max_iter=2).fit(X, R)
+
+
+def test_early_stopping_keeps_best_weights():
+    # Pure noise: validation loss stops improving quickly.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 20))
+    y = rng.random(400)
+    clf = small(hidden_layer_sizes=(128,), max_iter=500, early_stopping=True,
+                validation_fraction=0.25, n_iter_no_change=5, learning_rate_init=1e-2)
+    clf.fit(X, y)
+    assert clf.n_iter_ < 500
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None
+    # The restored weights reproduce the best validation score, not the last one.
+    assert clf.validation_scores_[-1] < clf.best_validation_score_
+    with pytest.raises(ValueError, match="validation set is too small"):
+        small(early_stopping=True, validation_fraction=0.01).fit(X[:50], y[:50])
+
+
+def test_verbose_progress_bar(capsys):
+    X, _, R = synthetic(50, d=3, m=4)
+    small(max_iter=3).fit(X, R)
+    assert capsys.readouterr().err == ""
+    small(max_iter=3, verbose=True).fit(X, R)
+    assert "epochs" in capsys.readouterr().err
+
+
+def test_standardize_makes_scale_irrelevant():
+    X, _, R = synthetic(200, d=4, m=8)
+    shift = np.array([1e3, -5.0, 0.0, 1e-3])
+    scale = np.array([1e4, 1.0, 1e-4, 3.0])
+    a = small().fit(X, R).predict_proba(X)
+    b = small().fit(X * scale + shift, R).predict_proba(X * scale + shift)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_device_resolution():
+    assert small(max_iter=1, device="cpu").fit(*synthetic(20, m=2)[::2]).device_ == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="not a valid torch device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            small(max_iter=1, device="cuda").fit(*synthetic(20, m=2)[::2])
+
+
+def test_train_module_on_a_token_model():
+    """The loop trains any module: here bag-of-token batches given as dicts, as a LM would take."""
+    rng = np.random.default_rng(0)
+    n, vocab, length = 400, 50, 6
+    tokens = torch.as_tensor(rng.integers(0, vocab, size=(n, length)))
+    # success probability driven by whether token 0 appears
+    lam = torch.where((tokens == 0).any(1), 0.9, 0.2).float()
+
+    class Body(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.EmbeddingBag(vocab, 8)
+            self.out = torch.nn.Linear(8, 1)
+
+        def forward(self, input_ids):
+            return self.out(self.embed(input_ids))
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        head = SuccessProbHead()
+        module = ProbeNetwork(Body(), head)
+    with torch.no_grad():
+        module.body.out.bias.copy_(head.initial_bias(lam))
+
+    def get_batch(idx):
+        return {"input_ids": tokens[idx]}, lam[idx]
+
+    result = train_module(
+        module, n_samples=n, get_batch=get_batch,
+        compute_loss=lambda m, b: m.head.loss(m(**b[0]), b[1]),
+        generator=make_generator(0), batch_size=32, max_iter=60, learning_rate_init=0.05,
+        early_stopping=True, n_iter_no_change=5,
+    )
+    pred = predict_batches(module, n_samples=n, get_batch=get_batch,
+                           forward=lambda m, b: m.head.predict(m(**b[0])), batch_size=128)
+    assert result.n_iter == len(result.loss_curve) == len(result.validation_scores)
+    assert pred.dtype == np.float64 and pred.shape == (n,)
+    assert np.abs(pred - lam.numpy()).mean() < 0.05
+    assert not module.training
+
+
+# ------------------------------------------------------------------- cross-fitting
+@pytest.mark.parametrize("cls", [SuccessProbClassifier, MarginalRewardRegressor])
+def test_fit_transform_is_cross_fitted(cls):
+    X, _, R = synthetic(120, m=4)
+    cv = KFold(3, shuffle=True, random_state=0)
+    est = small(cls, cv=cv)
+    oof = est.fit_transform(X, R)
+    # out of fold: each block equals the prediction of a clone fitted on the other folds
+    for train, test in cv.split(X):
+        fold = small(cls).fit(X[train], R[train])
+        np.testing.assert_allclose(oof[test], fold.transform(X[test]), rtol=1e-6, atol=1e-7)
+    # and the estimator itself is fitted on all data afterwards
+    full = small(cls).fit(X, R)
+    np.testing.assert_allclose(est.transform(X), full.transform(X), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(oof, est.transform(X))
+    # an int cv shuffles with random_state: reproducible
+    np.testing.assert_array_equal(small(cls, cv=4).fit_transform(X, R),
+                                  small(cls, cv=4).fit_transform(X, R))
+
+
+@pytest.mark.parametrize(
+    "cv, n, match",
+    [(5, 4, "at least 5 samples"), (KFold(6), 5, "at least 6 samples"),
+     (ShuffleSplit(3, test_size=0.2, random_state=0), 40, "partition")],
+)
+def test_fit_transform_bad_cv(cv, n, match):
+    X, _, R = synthetic(n, m=4)
+    with pytest.raises(ValueError, match=match):
+        small(cv=cv, max_iter=2).fit_transform(X, R)
+
+
+def test_set_output_pandas():
+    X, _, R = synthetic(60, d=3, m=4)
+    clf = small(max_iter=3, cv=3).set_output(transform="pandas")
+    out = clf.fit_transform(pd.DataFrame(X, columns=["a", "b", "c"]), R)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == ["success_prob"]
+    assert list(clf.transform(pd.DataFrame(X, columns=["a", "b", "c"])).columns) == ["success_prob"]
+
+
+# ---------------------------------------------------------------------- pickling
+@pytest.mark.parametrize("cls", [SuccessProbClassifier, MarginalRewardRegressor])
+def test_joblib_round_trip(cls, tmp_path):
+    X, _, R = synthetic(100, m=4)
+    est = small(cls).fit(X, R)
+    joblib.dump(est, tmp_path / "probe.joblib")
+    loaded = joblib.load(tmp_path / "probe.joblib")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    assert loaded.device_ == est.device_ and loaded.n_iter_ == est.n_iter_
+
+
+def test_pickle_holds_cpu_state_and_survives_missing_device():
+    X, _, R = synthetic(100, m=4)
+    clf = small().fit(X, R)
+    state = clf.__getstate__()
+    assert "module_" not in state
+    tensors = state["_torch_state"]["modules"]["module_"]
+    assert all(t.device.type == "cpu" for t in tensors.values())
+    # A model saved on a GPU this machine lacks loads on CPU with a warning.
+    state["_torch_state"]["device"] = "cuda:7"
+    blob = io.BytesIO()
+    pickle.dump(state, blob)
+    restored = SuccessProbClassifier.__new__(SuccessProbClassifier)
+    with pytest.warns(DeviceWarning, match="cuda:7"):
+        restored.__setstate__(pickle.loads(blob.getvalue()))
+    assert restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_clone_is_unfitted_and_cheap():
+    X, _, R = synthetic(50, m=4)
+    clf = small(max_iter=2).fit(X, R)
+    fresh = clone(clf)
+    assert not hasattr(fresh, "module_") and fresh.get_params() == clf.get_params()
+
+
+# ------------------------------------------------------------------- composition
+class _Recorder(TransformerMixin, BaseEstimator):
+    """Records what the next pipeline step sees in fit."""
+
+    def fit(self, X, y=None):
+        self.seen_ = np.asarray(X).copy()
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_pipeline_step_after_probe_sees_out_of_fold_predictions():
+    X, _, R = synthetic(90, m=4)
+    pipe = make_pipeline(small(cv=3), _Recorder()).fit(X, R)
+    np.testing.assert_allclose(pipe[-1].seen_, small(cv=3).fit_transform(X, R))
+    assert not np.allclose(pipe[-1].seen_, pipe[0].transform(X))
+
+
+@pytest.fixture
+def allocation():
+    return pytest.importorskip("skadapt.allocation")
+
+
+def test_pipeline_with_allocator_cross_val_and_grid_search(allocation):
+    from skadapt.metrics import expected_success, make_allocation_scorer
+
+    X, lam, R = synthetic(240, d=4, m=8, seed=5)
+    X_new = X[200:]
+    pipe = make_pipeline(
+        StandardScaler(),
+        small(cv=3),
+        allocation.GreedyAllocator(budget=2, kind="success_prob", max_budget=8),
+    )
+    pipe.fit(X[:200], R[:200])
+    budgets = pipe.transform(X_new)
+    assert budgets.shape == (40, 1)
+    assert budgets.sum() == 80 and budgets.max() <= 8 and budgets.min() >= 0
+    # the adaptive allocation beats uniform allocation at the same budget
+    assert expected_success(R[200:], budgets[:, 0]) >= expected_success(R[200:], np.full(40, 2)) - 0.02
+
+    scorer = make_allocation_scorer(cost_per_unit=0.01)
+    scores = cross_val_score(pipe, X[:200], R[:200], cv=3, scoring=scorer)
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+
+    search = GridSearchCV(
+        pipe,
+        {"greedyallocator__budget": [1, 4],
+         "successprobclassifier__hidden_layer_sizes": [(8,), (16,)]},
+        cv=2, scoring=scorer,
+    ).fit(X[:200], R[:200])
+    assert search.best_params_["greedyallocator__budget"] in (1, 4)
+    assert search.best_estimator_.transform(X_new).shape == (40, 1)
+
+
+def test_binned_allocator_pipeline_and_joblib(allocation, tmp_path):
+    X, _, R = synthetic(200, d=4, m=8, seed=6)
+    pipe = make_pipeline(
+        small(cv=3),
+        allocation.BinnedAllocator(budget=2, n_bins=4, kind="success_prob", max_budget=8),
+    ).fit(X, R)
+    budgets = pipe.transform(X)
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").transform(X), budgets)
+
+
+def test_regressor_pipeline_with_marginal_allocator(allocation):
+    X, _, R = synthetic(200, d=4, m=8, seed=7)
+    pipe = make_pipeline(
+        small(MarginalRewardRegressor, max_budget=8, cv=3),
+        allocation.GreedyAllocator(budget=3, kind="marginal"),
+    ).fit(X, R)
+    budgets = pipe.transform(X)
+    assert budgets.sum() == 600 and budgets.max() <= 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeviceWarning)
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(pipe)).transform(X), budgets)
