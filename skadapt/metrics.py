@@ -262,10 +262,12 @@ def oracle_budgets(R, budget, *, max_budget, min_budget=0, method="greedy", n_bi
             f"budget={budget} must lie in [min_budget, max_budget] = [{min_budget}, {max_budget}]."
         )
     delta = targets.marginal_rewards(R, max_budget, extrapolate=extrapolate)
+    from skadapt._greedy import total_units
     from skadapt.allocation import BinnedAllocator, greedy_allocate
 
     if method == "greedy":
-        total = int(math.floor(budget * delta.shape[0]))
+        # floor(budget * n), computed exactly as GreedyAllocator does
+        total = total_units(budget, delta.shape[0])
         return np.asarray(greedy_allocate(delta, total, min_budget=min_budget)).ravel()
     allocator = BinnedAllocator(budget, n_bins=n_bins, strategy=strategy, max_budget=max_budget,
                                 min_budget=min_budget, kind="marginal")

@@ -27,7 +27,7 @@ def parse_table(out):
     for line in out.splitlines():
         fields = line.split()
         if fields and re.fullmatch(r"\d+(\.\d+)?", fields[0]) and len(fields) == 8:
-            rows[float(fields[0])] = [np.nan if f == "n/a" else float(f.rstrip("%")) for f in fields[1:]]
+            rows[float(fields[0])] = [np.nan if f == "n/a" else float(f.rstrip("%*")) for f in fields[1:]]
     return rows
 
 
