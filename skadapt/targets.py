@@ -352,27 +352,51 @@ def marginal_rewards(R, max_budget, *, extrapolate=None):
     if exact.size:
         m = n_observed[exact]
         if _is_binary(R[exact]):
-            n_success = np.nansum(R[exact], axis=1).astype(np.int64)
-
-            def q_of(j):
-                return _pass_at_k_counts(m, n_success, np.full(exact.size, j))
+            block = _binary_marginals(m, np.nansum(R[exact], axis=1), max_budget)
         else:
-            R_desc = _sort_descending(R[exact])
-
-            def q_of(j):
-                return _expected_max_sorted(R_desc, m, np.full(exact.size, j))
-        previous = np.zeros(exact.size)
-        block = np.empty((exact.size, max_budget))
-        for j in range(1, max_budget + 1):
-            q = q_of(j)
-            block[:, j - 1] = q - previous
-            previous = q
+            block = _real_marginals(_sort_descending(R[exact]), m, max_budget)
         delta[exact] = _remove_rounding_violations(block, np.nanmin(R[exact], axis=1) >= 0)
     if short.any():
         rows = np.flatnonzero(short)
         lam = np.nansum(R[rows], axis=1) / n_observed[rows]
         delta[rows] = geometric_marginal_rewards(lam, max_budget)
     return delta
+
+
+def _binary_marginals(m, c, max_budget):
+    """Exact marginal rewards of pass@j, j = 1..max_budget, without cancellation.
+
+    With ``f = m - c`` failures, ``q(j) = 1 - r_j`` where ``r_j = C(f, j) / C(m, j)``
+    obeys ``r_j = r_{j-1} (f - j + 1) / (m - j + 1)``. Hence
+    ``Delta_j = r_{j-1} - r_j = r_{j-1} * c / (m - j + 1)``: a product of numbers
+    in [0, 1] times ``c / (m - j + 1)``, never a difference of nearly equal
+    numbers. Needs ``max_budget <= m`` in every row.
+    """
+    m = m.astype(np.float64)[:, None]
+    c = np.asarray(c, dtype=np.float64)[:, None]
+    j = np.arange(1, max_budget + 1, dtype=np.float64)[None, :]
+    remaining = m - j + 1.0  # >= 1 because j <= max_budget <= m
+    step = np.maximum(m - c - j + 1.0, 0.0) / remaining  # r_j / r_{j-1}
+    r_before = np.ones_like(step)
+    r_before[:, 1:] = np.cumprod(step[:, :-1], axis=1)
+    return r_before * c / remaining
+
+
+def _real_marginals(R_desc, n_observed, max_budget):
+    """q(j) - q(j-1) for j = 1..max_budget from rows sorted descending (NaN last).
+
+    Rows sharing a sample count share the (max_budget, m) matrix of
+    order-statistic weights, so all budgets come from one matrix product.
+    """
+    values = np.nan_to_num(R_desc, nan=0.0)
+    width = R_desc.shape[1]
+    ks = np.arange(1, max_budget + 1)
+    q = np.empty((R_desc.shape[0], max_budget))
+    for m in np.unique(n_observed):
+        rows = np.flatnonzero(n_observed == m)
+        weights = _order_statistic_weights(np.full(max_budget, m), ks, width)
+        q[rows] = values[rows] @ weights.T
+    return np.diff(q, axis=1, prepend=0.0)
 
 
 def _remove_rounding_violations(delta, nonnegative):

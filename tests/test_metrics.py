@@ -340,3 +340,23 @@ def test_scorer_reward_metric_pickles_and_validates():
         make_allocation_scorer("accuracy")
     with pytest.raises(ValueError, match="cost_per_unit must be >= 0"):
         make_allocation_scorer(cost_per_unit=-1)
+
+
+@pytest.mark.parametrize("name", ["GreedyAllocator", "BinnedAllocator"])
+def test_scorer_in_grid_search_over_real_allocators(name):
+    allocation = pytest.importorskip("skadapt.allocation")
+    from skadapt.targets import success_rate
+
+    R = random_binary(300, 16, seed=5)
+    R[:150] = 0  # half never solved
+    X = success_rate(R)[:, None]  # an oracle "probe": the true success rates
+    scorer = make_allocation_scorer(cost_per_unit=0.01)
+    allocator = getattr(allocation, name)(1, max_budget=16, kind="success_prob")
+    search = GridSearchCV(allocator, {"budget": [1, 2, 4, 8, 16]}, scoring=scorer,
+                          cv=KFold(3, shuffle=True, random_state=0), error_score="raise").fit(X, R)
+    # each fold's score is the scorer on that fold's budgets, recomputed here by hand
+    fitted = search.best_estimator_
+    budgets = fitted.transform(X).ravel()
+    assert search.score(X, R) == pytest.approx(expected_success(R, budgets) - 0.01 * budgets.mean())
+    # the cost makes the largest budget lose
+    assert search.best_params_["budget"] < 16

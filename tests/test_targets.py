@@ -323,3 +323,22 @@ def test_pass_at_k_is_unbiased_and_bootstrap_is_biased_low(lam, m, k):
         assert weights @ bootstrap < truth - 1e-6
     else:
         assert weights @ bootstrap == pytest.approx(truth, rel=1e-12)
+
+
+def test_marginal_rewards_large_m_match_exact_binomials():
+    rng = np.random.default_rng(3)
+    m, K = 1000, 300
+    counts = [0, 1, 5, 100, 999, 1000]
+    R = np.zeros((len(counts), m))
+    for row, c in zip(R, counts):
+        row[rng.choice(m, c, replace=False)] = 1
+    delta = marginal_rewards(R, K)
+    for i, c in enumerate(counts):
+        for j in (1, 2, 50, 300):
+            exact = Fraction(math.comb(m - c, j - 1), math.comb(m, j - 1)) - Fraction(math.comb(m - c, j), math.comb(m, j))
+            assert delta[i, j - 1] == pytest.approx(float(exact), rel=1e-10, abs=1e-300)
+    # and for real rewards, through the order-statistic matrix product
+    Rc = rng.normal(size=(3, 400))
+    q = np.cumsum(marginal_rewards(Rc, 200), axis=1)
+    for k in (1, 7, 200):
+        np.testing.assert_allclose(q[:, k - 1], expected_max_reward(Rc, k), rtol=1e-12, atol=1e-12)
