@@ -98,8 +98,10 @@ def test_best_of_k_curve_rejects_k_beyond_samples():
 # ---------------------------------------------------------------- oracle_budgets
 def brute_force_oracle_value(R, budget, max_budget, min_budget):
     """Best total expected quality over all budget vectors (tiny n only)."""
+    from skadapt._greedy import total_units  # floor(budget * n), tolerant of decimal rounding
+
     n = R.shape[0]
-    units = math.floor(budget * n)
+    units = total_units(budget, n)
     q = np.zeros((n, max_budget + 1))
     for b in range(1, max_budget + 1):
         q[:, b] = expected_max_reward(R, b)
