@@ -33,7 +33,6 @@ from skadapt import metrics, targets
 from skadapt.evaluation import (
     allocation_budgets,
     allocation_curves,
-    bootstrap_interval,
     per_query_value,
 )
 
@@ -390,7 +389,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
         routing_curves=routing_curves, routing_summary=routing_summary,
         graded_curves=graded_curves, graded_report=graded_report, repeats=repeats,
         timings=timings,
-        info={"n_queries": int(len(data.queries)), "n_train": int(tr.sum()),
+        info={"n_queries": len(data.queries), "n_train": int(tr.sum()),
               "n_test": int(te.sum()), "n_samples": int(n_samples),
               "max_budget": int(max_budget), "routing_k": routing_k,
               "weak_quality": weak_q, "strong_quality": strong_q,

@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from skadapt import targets
-
 METHODS = ("uniform", "online", "offline", "oracle")
 
 
@@ -46,21 +44,10 @@ def per_query_value(rewards, budgets, *, binary=True, default=0.0):
     >>> per_query_value(R, [2, 0])
     array([0.5, 0. ])
     """
-    rewards = np.asarray(rewards, dtype=float)
-    budgets = np.asarray(budgets).reshape(-1)
-    if budgets.shape[0] != rewards.shape[0]:
-        raise ValueError(
-            f"budgets has {budgets.shape[0]} entries but rewards has "
-            f"{rewards.shape[0]} rows"
-        )
-    if np.any(budgets < 0):
-        raise ValueError("budgets must be non-negative")
-    values = np.full(rewards.shape[0], float(default))
-    spent = budgets > 0
-    if np.any(spent):
-        estimator = targets.pass_at_k if binary else targets.expected_max_reward
-        values[spent] = estimator(rewards[spent], budgets[spent].astype(int))
-    return values
+    from skadapt.metrics import _per_query_at_budgets
+
+    return _per_query_at_budgets(rewards, budgets, default, binary=binary,
+                                 name="rewards")
 
 
 def bootstrap_interval(values, *, n_resamples=1000, confidence=0.95,

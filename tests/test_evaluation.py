@@ -33,9 +33,9 @@ def test_per_query_value_matches_exact_estimators(binary_data):
 
 def test_per_query_value_rejects_bad_budgets(binary_data):
     _, R = binary_data
-    with pytest.raises(ValueError, match="entries"):
+    with pytest.raises(ValueError, match="budgets"):
         per_query_value(R, [1, 2])
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="budgets"):
         per_query_value(R, -np.ones(len(R)))
 
 
