@@ -577,6 +577,16 @@ class TorchModuleStateMixin:
             setattr(self, name, module.to(device).eval())
 
 
+def _indexable(data):
+    # Lists, arrays, sparse matrices and pandas objects are indexed as they are (a
+    # LoRA probe takes a list of strings); other array-likes become arrays.
+    if data is None or isinstance(data, (list, np.ndarray)) or hasattr(data, "iloc"):
+        return data
+    if hasattr(data, "tocsr"):
+        return data
+    return np.asarray(data)
+
+
 class CrossFitTransformMixin(TransformerMixin):
     """Cross-fitted ``fit_transform``, as in :class:`~sklearn.preprocessing.TargetEncoder`.
 
@@ -636,6 +646,7 @@ class CrossFitTransformMixin(TransformerMixin):
         X_out : ndarray of shape (n_samples, n_outputs)
             For each sample, the prediction of a model that did not see it.
         """
+        X, y = _indexable(X), _indexable(y)
         splits = self._cross_fit_splits(X, y)
         self.fit(X, y)
         out = None
