@@ -1,0 +1,540 @@
+"""Tests of skadapt.allocation: exactness against an ILP solver and brute force,
+tie rules, permutation equivariance, monotone projection, bad input."""
+
+import itertools
+import os
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import Bounds, LinearConstraint, milp
+from sklearn.isotonic import isotonic_regression
+
+import skadapt._greedy as _greedy
+from skadapt import BinnedAllocator, GreedyAllocator
+from skadapt._binned import solve_binned
+from skadapt.allocation import (
+    NonMonotoneRewardsWarning,
+    greedy_allocate,
+    greedy_allocate_success_prob,
+)
+
+# SKADAPT_HYPOTHESIS_EXAMPLES=2000 for a deeper (slow) search
+SETTINGS = settings(
+    max_examples=int(os.environ.get("SKADAPT_HYPOTHESIS_EXAMPLES", 80)),
+    deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ---------------------------------------------------------------- references
+
+
+def ilp_optimum(delta, total, min_budget):
+    """Optimal value of Eq. 5 by scipy's MILP solver (HiGHS).
+
+    Variables c[i, j] in {0, 1}, c[i, j] <= c[i, j-1], c[i, j] = 1 for
+    j < min_budget, sum c <= total.
+    """
+    n, m = delta.shape
+    nv = n * m
+    rows = [np.ones(nv)]
+    lb, ub = [0], [total]
+    for i in range(n):
+        for j in range(1, m):
+            r = np.zeros(nv)
+            r[i * m + j] = 1
+            r[i * m + j - 1] = -1
+            rows.append(r)
+            lb.append(-np.inf)
+            ub.append(0)
+    lower = np.zeros(nv)
+    for i in range(n):
+        lower[i * m : i * m + min_budget] = 1
+    res = milp(
+        -delta.ravel(),
+        constraints=LinearConstraint(np.array(rows), lb, ub),
+        integrality=np.ones(nv),
+        bounds=Bounds(lower, np.ones(nv)),
+        options={"mip_rel_gap": 0},
+    )
+    assert res.success
+    return -res.fun
+
+
+def dp_optimum(delta, total, min_budget):
+    """Optimal value of Eq. 5 by dynamic programming over rows and units spent
+    (exact up to the rounding of sums; needs no monotonicity)."""
+    n, m = delta.shape
+    prefix = np.concatenate([[0.0], np.cumsum(delta[0])])
+    best = {b: prefix[b] for b in range(min_budget, m + 1) if b <= total}
+    for i in range(1, n):
+        prefix = np.concatenate([[0.0], np.cumsum(delta[i])])
+        new = {}
+        for spent, value in best.items():
+            for b in range(min_budget, m + 1):
+                if spent + b <= total:
+                    new[spent + b] = max(new.get(spent + b, -np.inf), value + prefix[b])
+        best = new
+    return max(best.values())
+
+
+def objective(delta, budgets):
+    return sum(delta[i, :b].sum() for i, b in enumerate(budgets))
+
+
+def reference_rule(keys, total, min_budget, *, log=False):
+    """The documented rule by sorting: largest value, then smaller unit index, then
+    smaller row; negative values are never bought (log keys: every unit is >= 0)."""
+    n, m = keys.shape
+    budgets = np.full(n, min_budget)
+    units = sorted(
+        (-keys[i, j], j, i) for i in range(n) for j in range(min_budget, m) if log or keys[i, j] >= 0
+    )
+    for _, _, i in units[: total - n * min_budget]:
+        budgets[i] += 1
+    return budgets
+
+
+def log_keys(lam, max_budget):
+    """Log marginal rewards as the implicit path computes them (-inf for zero rewards)."""
+    keys = np.full((lam.size, max_budget), -np.inf)
+    j = np.arange(max_budget).astype(np.float64)
+    for i, value in enumerate(lam):
+        if value == 1:
+            keys[i, 0] = 0.0
+        elif value > 0:
+            keys[i] = np.log(value) + j * np.log1p(-value)
+    return keys
+
+
+def geometric(lam, max_budget):
+    lam = np.asarray(lam, dtype=float)[:, None]
+    return lam * (1 - lam) ** np.arange(max_budget)
+
+
+VALUES = [-0.5, -0.1, 0.0, 0.0, 0.05, 0.1, 0.1, 0.25, 0.5, 0.9]
+
+
+@st.composite
+def instances(draw, values=st.sampled_from(VALUES)):
+    n = draw(st.integers(1, 6))
+    m = draw(st.integers(1, 5))
+    min_budget = draw(st.integers(0, m))
+    rows = [sorted(draw(st.lists(values, min_size=m, max_size=m)), reverse=True) for _ in range(n)]
+    total = draw(st.integers(n * min_budget, n * m))
+    return np.array(rows, dtype=float), total, min_budget
+
+
+LAMBDAS = st.one_of(
+    st.sampled_from([0.0, 1.0, 0.5, 0.25, 0.75, 0.1, 0.9, 1e-17, 1e-300]),
+    st.floats(0, 1),
+)
+
+
+@st.composite
+def lam_instances(draw):
+    n = draw(st.integers(1, 7))
+    m = draw(st.integers(1, 6))
+    min_budget = draw(st.integers(0, m))
+    lam = np.array(draw(st.lists(LAMBDAS, min_size=n, max_size=n)))
+    total = draw(st.integers(n * min_budget, n * m))
+    return lam, total, m, min_budget
+
+
+# ------------------------------------------------------- greedy, explicit matrix
+
+
+@SETTINGS
+@given(instances())
+def test_greedy_is_optimal_against_milp(instance):
+    delta, total, min_budget = instance
+    budgets = greedy_allocate(delta, total, min_budget=min_budget)
+    n, m = delta.shape
+    assert budgets.dtype == np.int64 and budgets.shape == (n,)
+    assert ((budgets >= min_budget) & (budgets <= m)).all()
+    assert budgets.sum() <= total
+    # the whole budget is spent unless only negative units remain
+    nonneg = (delta[:, min_budget:] >= 0).sum()
+    assert budgets.sum() == min(total, n * min_budget + nonneg)
+    # no unit with a negative marginal reward is bought beyond min_budget
+    for i, b in enumerate(budgets):
+        assert (delta[i, min_budget:b] >= 0).all()
+    assert objective(delta, budgets) == pytest.approx(dp_optimum(delta, total, min_budget), abs=1e-12)
+    # an independent solver; HiGHS works to a tolerance of about 1e-9
+    assert objective(delta, budgets) == pytest.approx(ilp_optimum(delta, total, min_budget), abs=1e-7)
+
+
+@SETTINGS
+@given(instances())
+def test_greedy_follows_documented_tie_rule(instance):
+    delta, total, min_budget = instance
+    budgets = greedy_allocate(delta, total, min_budget=min_budget)
+    np.testing.assert_array_equal(budgets, reference_rule(delta, total, min_budget))
+
+
+@SETTINGS
+@given(instances(), st.randoms(use_true_random=False))
+def test_permutation_equivariance(instance, rnd):
+    delta, total, min_budget = instance
+    perm = np.array(rnd.sample(range(delta.shape[0]), delta.shape[0]))
+    budgets = greedy_allocate(delta, total, min_budget=min_budget)
+    permuted = greedy_allocate(delta[perm], total, min_budget=min_budget)
+    # Always: same objective, same multiset of budgets, differences of at most
+    # one unit, and only between queries with a unit tied at the threshold.
+    assert objective(delta[perm], permuted) == pytest.approx(objective(delta, budgets))
+    assert sorted(permuted) == sorted(budgets)
+    diff = np.flatnonzero(permuted != budgets[perm])
+    assert (np.abs(permuted - budgets[perm]) <= 1).all()
+    if diff.size:
+        values = {delta[perm][i, b] for i, b in zip(diff, np.minimum(permuted[diff], budgets[perm][diff]))}
+        assert len(values) == 1  # they all tie at one threshold value
+
+
+def test_permutation_equivariance_exact_for_distinct_values():
+    rng = np.random.default_rng(0)
+    delta = -np.sort(-rng.normal(size=(200, 8)), axis=1)
+    perm = rng.permutation(200)
+    for total in (0, 150, 400, 1600):
+        budgets = greedy_allocate(delta, total)
+        np.testing.assert_array_equal(greedy_allocate(delta[perm], total), budgets[perm])
+
+
+def test_identical_rows_spread_ties_evenly():
+    # equal marginal rewards: smaller unit index first, then row order
+    delta = np.zeros((3, 4))
+    np.testing.assert_array_equal(greedy_allocate(delta, 7), [3, 2, 2])
+    delta = np.tile([0.5, 0.0, 0.0, 0.0], (2, 1))
+    np.testing.assert_array_equal(greedy_allocate(delta, 5), [3, 2])
+
+
+@SETTINGS
+@given(instances())
+def test_objective_non_decreasing_in_budget(instance):
+    delta, _, min_budget = instance
+    n, m = delta.shape
+    values = [objective(delta, greedy_allocate(delta, t, min_budget=min_budget)) for t in range(n * min_budget, n * m + 1)]
+    assert all(b >= a - 1e-12 for a, b in zip(values, values[1:]))
+
+
+def test_routing_is_max_budget_one():
+    gain = np.array([[0.2], [0.9], [-0.1], [0.4], [0.0]])
+    alloc = GreedyAllocator(budget=0.4, max_budget=1).fit(gain)
+    np.testing.assert_array_equal(alloc.transform(gain).ravel(), [0, 1, 0, 1, 0])
+    # a negative gain is never routed to the strong decoder, even with budget left
+    np.testing.assert_array_equal(GreedyAllocator(budget=1, max_budget=1).fit_transform(gain).ravel(), [1, 1, 0, 1, 1])
+
+
+def test_total_units_rounds_decimal_budgets():
+    assert _greedy.total_units(0.29, 100) == 29
+    assert _greedy.total_units(2.5, 3) == 7
+    assert _greedy.total_units(0.0, 10) == 0
+    budgets = GreedyAllocator(budget=0.29, max_budget=1).fit_transform(np.linspace(1, 0, 100)[:, None])
+    assert budgets.sum() == 29
+
+
+# ------------------------------------------------------------ monotone projection
+
+
+def test_increasing_rows_are_projected_with_warning():
+    rng = np.random.default_rng(1)
+    delta = rng.uniform(size=(30, 6))
+    with pytest.warns(NonMonotoneRewardsWarning, match="rows of marginal rewards increase") as record:
+        budgets = greedy_allocate(delta, 60)
+    assert len(record) == 1
+    projected = np.array([isotonic_regression(row, increasing=False) for row in delta])
+    assert np.all(np.diff(projected, axis=1) <= 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(budgets, greedy_allocate(projected, 60))
+
+
+def test_projection_matches_isotonic_regression():
+    rng = np.random.default_rng(2)
+    Y = rng.normal(size=(50, 9))
+    Y[::3] = np.round(Y[::3])  # ties
+    expected = np.array([isotonic_regression(row, increasing=False) for row in Y])
+    np.testing.assert_allclose(_greedy.project_nonincreasing(Y), expected, atol=1e-12)
+
+
+def test_only_the_eligible_part_must_be_non_increasing():
+    # With min_budget=1 the first (forced) unit may be smaller than the second,
+    # as for mean rewards that can be negative (chat): no projection, no warning.
+    delta = np.array([[-0.2, 0.3, 0.1], [0.1, 0.2, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(greedy_allocate(delta, 4, min_budget=1), [2, 2])
+    with pytest.warns(NonMonotoneRewardsWarning):
+        greedy_allocate(delta, 4)
+
+
+def test_transform_warns_once():
+    X = np.tile(np.arange(5.0), (10, 1))
+    with pytest.warns(NonMonotoneRewardsWarning) as record:
+        GreedyAllocator(budget=2).fit_transform(X)
+    assert len([w for w in record if w.category is NonMonotoneRewardsWarning]) == 1
+
+
+# ---------------------------------------------------------- greedy, success_prob
+
+
+@SETTINGS
+@given(lam_instances())
+def test_success_prob_follows_tie_rule_on_log_keys(instance):
+    lam, total, m, min_budget = instance
+    budgets = greedy_allocate_success_prob(lam, total, max_budget=m, min_budget=min_budget)
+    np.testing.assert_array_equal(budgets, reference_rule(log_keys(lam, m), total, min_budget, log=True))
+
+
+@SETTINGS
+@given(lam_instances())
+def test_success_prob_search_path(instance):
+    # Force the threshold search (normally skipped for small inputs).
+    lam, total, m, min_budget = instance
+    old = _greedy._WINDOW_MIN
+    _greedy._WINDOW_MIN = 0
+    try:
+        budgets = greedy_allocate_success_prob(lam, total, max_budget=m, min_budget=min_budget)
+    finally:
+        _greedy._WINDOW_MIN = old
+    np.testing.assert_array_equal(budgets, reference_rule(log_keys(lam, m), total, min_budget, log=True))
+
+
+@SETTINGS
+@given(lam_instances())
+def test_success_prob_is_optimal_against_exact_dp(instance):
+    lam, total, m, min_budget = instance
+    budgets = greedy_allocate_success_prob(lam, total, max_budget=m, min_budget=min_budget)
+    delta = geometric(lam, m)
+    assert ((budgets >= min_budget) & (budgets <= m)).all()
+    assert budgets.sum() == total  # geometric rewards are never negative
+    # exact DP reference (HiGHS, with its tolerances, misses gains of 1e-12)
+    assert objective(delta, budgets) == pytest.approx(dp_optimum(delta, total, min_budget), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("window_min", [0, 1 << 16])
+def test_success_prob_matches_matrix_path(monkeypatch, window_min):
+    monkeypatch.setattr(_greedy, "_WINDOW_MIN", window_min)
+    rng = np.random.default_rng(3)
+    # distinct values plus exact duplicates (ties across identical queries)
+    lam = np.concatenate([rng.uniform(size=3000), np.repeat([0.2, 0.05], 500), np.zeros(300)])
+    rng.shuffle(lam)
+    for total, min_budget in [(5000, 0), (12000, 1), (30000, 2), (4300 * 15, 0)]:
+        implicit = greedy_allocate_success_prob(lam, total, max_budget=16, min_budget=min_budget)
+        explicit = greedy_allocate(geometric(lam, 16), total, min_budget=min_budget)
+        np.testing.assert_array_equal(implicit, explicit)
+
+
+def test_success_prob_extremes():
+    lam = np.array([0.0, 1.0, 1e-300, 5e-324, 1 - 1e-16, 0.5])
+    # lam == 1 gets exactly one sample (its later ones are worth 0); the second
+    # sample of lam = 1 - 1e-16 (worth about 1e-16) beats anything of lam <= 1e-300
+    np.testing.assert_array_equal(greedy_allocate_success_prob(lam, 6, max_budget=3), [0, 1, 0, 0, 2, 3])
+    # 13 positive units; the 3 zero-valued ones go by unit index, then row:
+    # (j=1, lam=0), (j=2, lam=0), (j=2, lam=1)
+    np.testing.assert_array_equal(greedy_allocate_success_prob(lam, 16, max_budget=3), [2, 2, 3, 3, 3, 3])
+    full = greedy_allocate_success_prob(lam, 18, max_budget=3)
+    np.testing.assert_array_equal(full, [3] * 6)
+    # huge max_budget is fine: nothing of size max_budget is built
+    b = greedy_allocate_success_prob(np.array([0.5, 0.01]), 10**6, max_budget=10**6)
+    assert b.sum() == 10**6 and b[0] < b[1]
+
+
+def test_success_prob_memory_does_not_grow_with_max_budget():
+    lam = np.random.default_rng(4).uniform(size=20000)
+    peaks = []
+    for max_budget in (16, 4096):
+        tracemalloc.start()
+        greedy_allocate_success_prob(lam, 4 * lam.size, max_budget=max_budget)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0]
+
+
+# -------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "delta, total, kwargs, match",
+    [
+        (np.array([[0.5, np.nan]]), 1, {}, "NaN or infinite"),
+        (np.array([[0.5, np.inf]]), 1, {}, "NaN or infinite"),
+        (np.array([0.5, 0.2]), 1, {}, "2-D array"),
+        (np.empty((0, 3)), 0, {}, "empty"),
+        (np.ones((2, 3)), 7, {}, "exceeds n_queries \\* max_budget"),
+        (np.ones((2, 3)), 1, {"min_budget": 1}, "less than n_queries \\* min_budget"),
+        (np.ones((2, 3)), 6, {"min_budget": 4}, "min_budget=4 exceeds max_budget=3"),
+        (np.ones((2, 3)), -1, {}, "total_budget"),
+        (np.ones((2, 3)), np.nan, {}, "total_budget"),
+        (np.ones((2, 3)), 2, {"min_budget": -1}, "min_budget"),
+    ],
+)
+def test_greedy_allocate_bad_input(delta, total, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        greedy_allocate(delta, total, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "lam, total, kwargs, match",
+    [
+        ([0.5, 1.2], 2, {"max_budget": 2}, "must lie in \\[0, 1\\]"),
+        ([0.5, np.nan], 2, {"max_budget": 2}, "NaN"),
+        ([], 0, {"max_budget": 2}, "empty"),
+        ([0.5, 0.1], 5, {"max_budget": 2}, "exceeds n_queries"),
+        ([0.5, 0.1], 2, {"max_budget": 0}, "max_budget"),
+        (np.ones((2, 2)) / 2, 2, {"max_budget": 2}, "shape"),
+    ],
+)
+def test_greedy_allocate_success_prob_bad_input(lam, total, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        greedy_allocate_success_prob(lam, total, **kwargs)
+
+
+@pytest.mark.parametrize("cls", [GreedyAllocator, BinnedAllocator])
+@pytest.mark.parametrize(
+    "params, X, match",
+    [
+        ({"budget": 5}, np.ones((4, 3)), "budget=5 must lie in"),
+        ({"budget": 1, "min_budget": 2}, np.ones((4, 3)), "budget=1 must lie in"),
+        ({"budget": 1, "max_budget": 4}, np.ones((4, 3)), "max_budget=4 but X has 3 feature"),
+        ({"budget": 1, "kind": "success_prob"}, np.full((4, 1), 0.5), "max_budget is required"),
+        ({"budget": 1, "kind": "success_prob", "max_budget": 4}, np.full((4, 2), 0.5), "shape \\(n_queries, 1\\)"),
+        ({"budget": 1, "kind": "success_prob", "max_budget": 4}, np.full((4, 1), 1.5), "\\[0, 1\\]"),
+        ({"budget": 1}, np.array([[np.nan, 1.0]]), "NaN"),
+        ({"budget": 1}, np.empty((0, 3)), "0 sample"),
+    ],
+)
+def test_estimator_bad_input(cls, params, X, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**params).fit(X)
+
+
+@pytest.mark.parametrize("cls", [GreedyAllocator, BinnedAllocator])
+def test_transform_checks_success_prob_range(cls):
+    alloc = cls(budget=1, max_budget=3, kind="success_prob").fit(np.array([[0.1], [0.7]]))
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        alloc.transform(np.array([[-0.1]]))
+
+
+# ----------------------------------------------------------- estimator behaviour
+
+
+def test_greedy_allocator_matches_function_and_pandas_output():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(5)
+    X = -np.sort(-rng.uniform(size=(40, 6)), axis=1)
+    alloc = GreedyAllocator(budget=2.5, max_budget=4).fit(X)
+    assert alloc.max_budget_ == 4 and alloc.n_features_in_ == 6
+    np.testing.assert_array_equal(alloc.transform(X).ravel(), greedy_allocate(X[:, :4], 100))
+    out = alloc.set_output(transform="pandas").transform(pd.DataFrame(X, columns=[f"d{j}" for j in range(6)]))
+    assert list(out.columns) == ["budget"]
+
+
+# --------------------------------------------------------------------- binned
+
+
+def brute_force_binned(values, sizes, total, min_budget):
+    best = -np.inf
+    for levels in itertools.product(range(min_budget, values.shape[1]), repeat=len(sizes)):
+        if np.dot(sizes, levels) <= total:
+            best = max(best, sum(values[b, level] for b, level in enumerate(levels)))
+    return best
+
+
+@SETTINGS
+@given(
+    st.integers(1, 3).flatmap(
+        lambda k: st.tuples(
+            st.lists(st.lists(st.sampled_from(VALUES), min_size=4, max_size=4), min_size=k, max_size=k),
+            st.lists(st.integers(1, 4), min_size=k, max_size=k),
+            st.integers(0, 2),
+            st.integers(0, 40),
+        )
+    )
+)
+def test_binned_knapsack_against_brute_force(args):
+    marginals, sizes, min_budget, extra = args
+    marginals = np.array(marginals)  # not necessarily non-increasing: the DP needs no monotonicity
+    sizes = np.array(sizes)
+    values = np.zeros((len(sizes), 5))
+    values[:, 1:] = np.cumsum(marginals, axis=1) * sizes[:, None]
+    total = int(sizes.sum()) * min_budget + extra
+    total = min(total, int(sizes.sum()) * 4)
+    levels = solve_binned(values, sizes, total, min_budget)
+    assert ((levels >= min_budget) & (levels <= 4)).all()
+    assert np.dot(sizes, levels) <= total
+    got = sum(values[b, level] for b, level in enumerate(levels))
+    assert got == pytest.approx(brute_force_binned(values, sizes, total, min_budget), abs=1e-9)
+
+
+def test_binned_with_one_query_per_bin_is_the_online_optimum():
+    rng = np.random.default_rng(6)
+    X = -np.sort(-rng.uniform(size=(12, 5)), axis=1)
+    for budget in (0.5, 1, 2.25, 4):
+        alloc = BinnedAllocator(budget=budget, n_bins=12).fit(X)
+        assert alloc.n_bins_ == 12
+        budgets = alloc.transform(X).ravel()
+        total = _greedy.total_units(budget, 12)
+        assert budgets.sum() <= total
+        assert objective(X, budgets) == pytest.approx(dp_optimum(X, total, 0), abs=1e-12)
+
+
+def test_binned_success_prob_is_batch_independent_and_within_budget():
+    rng = np.random.default_rng(7)
+    lam = rng.beta(0.5, 0.8, size=(2000, 1))
+    alloc = BinnedAllocator(budget=4, n_bins=6, max_budget=32, kind="success_prob").fit(lam)
+    budgets = alloc.transform(lam).ravel()
+    assert budgets.mean() == pytest.approx(alloc.expected_budget_)
+    assert alloc.expected_budget_ <= 4
+    np.testing.assert_array_equal(alloc.transform(lam[:7]).ravel(), budgets[:7])
+    assert alloc.bin_budgets_.shape == (alloc.n_bins_,) == alloc.bin_counts_.shape
+    assert alloc.bin_counts_.sum() == 2000
+    # same bins with the explicit matrix of geometric marginal rewards
+    explicit = BinnedAllocator(budget=4, n_bins=6, max_budget=32).fit(np.hstack([lam, geometric(lam[:, 0], 32)[:, 1:]]))
+    np.testing.assert_array_equal(explicit.bin_budgets_, alloc.bin_budgets_)
+
+
+def test_binned_duplicate_quantiles_and_empty_uniform_bins():
+    key = np.r_[np.zeros(60), np.full(30, 0.5), np.ones(10)][:, None]
+    q = BinnedAllocator(budget=1, n_bins=10, max_budget=4, kind="success_prob").fit(key)
+    assert q.n_bins_ == len(np.unique(q.bin_edges_)) - 1 == q.bin_counts_.size
+    assert (q.bin_counts_ > 0).all() and q.bin_counts_.sum() == 100
+    u = BinnedAllocator(budget=1, n_bins=7, strategy="uniform", max_budget=4, kind="success_prob").fit(key)
+    assert (u.bin_counts_ > 0).all() and u.n_bins_ == 3
+    constant = BinnedAllocator(budget=2, n_bins=5, max_budget=4, kind="success_prob").fit(np.full((9, 1), 0.3))
+    assert constant.n_bins_ == 1
+    np.testing.assert_array_equal(constant.bin_budgets_, [2])
+
+
+def test_binned_uses_empirical_marginal_rewards_from_y():
+    from skadapt.targets import marginal_rewards
+
+    rng = np.random.default_rng(8)
+    true_lam = rng.uniform(size=400)
+    R = (rng.uniform(size=(400, 8)) < true_lam[:, None]).astype(float)
+    miscalibrated = true_lam**3  # same order, wrong values
+    a = BinnedAllocator(budget=3, n_bins=5, max_budget=8, kind="success_prob").fit(true_lam[:, None], R)
+    b = BinnedAllocator(budget=3, n_bins=5, max_budget=8, kind="success_prob").fit(miscalibrated[:, None], R)
+    np.testing.assert_array_equal(a.bin_budgets_, b.bin_budgets_)
+    np.testing.assert_allclose(a.bin_marginal_rewards_, b.bin_marginal_rewards_)
+    # per-bin means of the exact empirical marginal rewards
+    bins = np.searchsorted(a.bin_edges_[1:-1], true_lam, side="right")
+    delta = marginal_rewards(R, 8)
+    for k in range(a.n_bins_):
+        np.testing.assert_allclose(a.bin_marginal_rewards_[k], delta[bins == k].mean(axis=0))
+    without_y = BinnedAllocator(budget=3, n_bins=5, max_budget=8, kind="success_prob").fit(miscalibrated[:, None])
+    assert not np.allclose(without_y.bin_marginal_rewards_, b.bin_marginal_rewards_)
+
+
+def test_binned_short_y_uses_predictions_beyond_samples_with_warning():
+    X = -np.sort(-np.random.default_rng(9).uniform(size=(20, 4)), axis=1)
+    y = np.ones((20, 2))
+    y[0, 1] = np.nan
+    with pytest.warns(UserWarning, match="fewer than max_budget=4 observed samples for 20 of 20"):
+        alloc = BinnedAllocator(budget=2, n_bins=1).fit(X, y)
+    expected = np.r_[1.0, 0.0, X[:, 2:].mean(axis=0)]
+    # rewards all 1: a second sample adds nothing, except for row 0 (one sample),
+    # whose second marginal reward is its prediction
+    expected[1] = X[0, 1] / 20
+    np.testing.assert_allclose(alloc.bin_marginal_rewards_[0], expected)
