@@ -236,6 +236,13 @@ def _accepts(module, name):
     )
 
 
+def _right_padded(mask):
+    """True when every row is ones followed by zeros (no padding before a token)."""
+    if mask.shape[1] < 2:
+        return True
+    return bool((mask[:, 1:] <= mask[:, :-1]).all())
+
+
 def pooled_hidden_states(model, input_ids, attention_mask, *, layer, pooling="last"):
     """Pooled ``hidden_states[layer]`` of a causal LM, as a ``(batch, hidden)`` tensor.
 
@@ -255,13 +262,18 @@ def pooled_hidden_states(model, input_ids, attention_mask, *, layer, pooling="la
 
     n_layers = n_layers_of(model)
     body = _base_model(model)
-    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if _accepts(body, "position_ids"):
-        kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    elif bool((attention_mask[:, 0] == 0).any()):
-        raise ValueError(
-            f"{type(body).__name__} takes no position_ids: use right padding"
-        )
+    kwargs = {"input_ids": input_ids}
+    if not _right_padded(attention_mask):
+        kwargs["attention_mask"] = attention_mask
+        if _accepts(body, "position_ids"):
+            kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        else:
+            raise ValueError(
+                f"{type(body).__name__} takes no position_ids: use right padding"
+            )
+    # else: with right padding, causal attention never lets a real token see a pad,
+    # so the mask is dropped and the model takes its faster mask-free causal path;
+    # what the pads compute is never read (pooling below uses the mask).
     if _accepts(body, "use_cache"):
         kwargs["use_cache"] = False
 

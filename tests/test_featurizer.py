@@ -382,11 +382,20 @@ def test_pipeline_with_probe_and_allocator(tiny_llama_path, tmp_path):
     assert path.stat().st_size < 1_000_000
     np.testing.assert_array_equal(joblib.load(path).transform(["easy 99", "hard 98", "easy 97"]),
                                   budgets)
-    grid = {"successprobclassifier__alpha": [1e-4, 1e-2]}
-    search = GridSearchCV(pipe, grid, cv=2,
-                          scoring=lambda est, X, y: -float(est[:-1].transform(X).std()))
-    search.fit(queries, R)
+    from skadapt.metrics import make_allocation_scorer
+
+    grid = {"successprobclassifier__alpha": [1e-4, 1e-2, 1.0]}
+    search = GridSearchCV(pipe, grid, cv=2, scoring=make_allocation_scorer())
+    counter, handle = _count_forward_passes(tiny_llama_path)
+    try:
+        search.fit(queries, R)
+    finally:
+        handle.remove()
+    # the features of every fold's train and test queries were cached by the
+    # pipeline fit above or are computed once here, whatever the grid size
+    assert counter["n"] <= 4
     assert search.best_estimator_.transform(["easy 1"]).shape == (1, 1)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
 # -- the real model ----------------------------------------------------------------
