@@ -24,7 +24,7 @@ from skadapt.allocation import (
 
 # SKADAPT_HYPOTHESIS_EXAMPLES=2000 for a deeper (slow) search
 SETTINGS = settings(
-    max_examples=int(os.environ.get("SKADAPT_HYPOTHESIS_EXAMPLES", 80)),
+    max_examples=int(os.environ.get("SKADAPT_HYPOTHESIS_EXAMPLES", "80")),
     deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -118,7 +118,8 @@ VALUES = [-0.5, -0.1, 0.0, 0.0, 0.05, 0.1, 0.1, 0.25, 0.5, 0.9]
 
 
 @st.composite
-def instances(draw, values=st.sampled_from(VALUES)):
+def instances(draw):
+    values = st.sampled_from(VALUES)
     n = draw(st.integers(1, 6))
     m = draw(st.integers(1, 5))
     min_budget = draw(st.integers(0, m))
@@ -215,7 +216,7 @@ def test_objective_non_decreasing_in_budget(instance):
     delta, _, min_budget = instance
     n, m = delta.shape
     values = [objective(delta, greedy_allocate(delta, t, min_budget=min_budget)) for t in range(n * min_budget, n * m + 1)]
-    assert all(b >= a - 1e-12 for a, b in zip(values, values[1:]))
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(values))
 
 
 def test_routing_is_max_budget_one():
