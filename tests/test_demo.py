@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from skadapt import metrics, targets
+from skadapt._demo import (
+    best_of_k_experiment,
+    preference_from_success,
+    routing_experiment,
+)
+
+
+def test_preference_from_success_matches_eq11_on_samples():
+    rng = np.random.default_rng(0)
+    p_strong = rng.uniform(size=50)
+    p_weak = rng.uniform(size=50)
+    m = 4000
+    R_strong = (rng.uniform(size=(50, m)) < p_strong[:, None]).astype(float)
+    R_weak = (rng.uniform(size=(50, m)) < p_weak[:, None]).astype(float)
+    # Eq. 11 over all sample pairs equals the closed form at the empirical rates
+    exact = preference_from_success(targets.success_rate(R_strong),
+                                    targets.success_rate(R_weak))
+    np.testing.assert_allclose(exact, targets.preference_probability(R_strong, R_weak),
+                               atol=1e-12)
+    assert np.all((0 < exact) & (exact < 1))
+    np.testing.assert_allclose(preference_from_success([1.0], [0.0]), [1 / (1 + np.exp(-1))])
+    np.testing.assert_allclose(preference_from_success([0.3], [0.3]), [0.5])
+
+
+def test_routing_experiment_orders_routers():
+    rng = np.random.default_rng(1)
+    p_weak = rng.uniform(size=400)
+    p_strong = np.clip(p_weak + rng.uniform(-0.1, 0.4, size=400), 0, 1)
+    gain = p_strong - p_weak
+    curves, summary, weak_q, strong_q = routing_experiment(
+        p_strong, p_weak, {"perfect": gain, "noise": rng.normal(size=400)},
+        fractions=[0.25, 0.5, 0.75])
+    apgr = summary.set_index("router")["APGR"]
+    assert apgr["oracle"] >= apgr["perfect"] - 1e-12
+    assert apgr["perfect"] > apgr["random"] > apgr["noise"] - 0.1
+    np.testing.assert_allclose(apgr["random"], 0.5, atol=1e-9)
+    assert weak_q == pytest.approx(p_weak.mean())
+    assert strong_q == pytest.approx(p_strong.mean())
+    routed = curves[(curves.router == "perfect")]
+    np.testing.assert_allclose(routed.actual_fraction, [0.25, 0.5, 0.75])
+
+
+def test_best_of_k_experiment_table():
+    rng = np.random.default_rng(2)
+    lam = rng.beta(0.4, 0.8, size=600)
+    R = (rng.uniform(size=(600, 16)) < lam[:, None]).astype(float)
+    pred = np.clip(lam + rng.normal(0, 0.05, size=600), 0, 1)
+    curves, table = best_of_k_experiment(
+        R[300:], pred[300:], budgets=[1, 2, 4], held_out=(pred[:300], R[:300]),
+        max_budget=16, n_resamples=200)
+    np.testing.assert_allclose(table["uniform"], metrics.best_of_k_curve(R[300:], [1, 2, 4]))
+    assert np.all(table["oracle"] >= table["online"] - 1e-12)
+    assert np.all(table["online"] > table["uniform"])
+    assert np.all(table["online_saved"] > 0)
+    assert {"offline", "online_gain", "online_share_of_oracle_gain"} <= set(table.columns)
+    assert np.all((table["online_share_of_oracle_gain"] > 0)
+                  & (table["online_share_of_oracle_gain"] <= 1 + 1e-9))
