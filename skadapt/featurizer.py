@@ -96,14 +96,14 @@ def encode_queries(tokenizer, queries, prompt_template="chat", max_length=None):
     the last-token feature must be read at the position where the LM starts its
     answer.
 
-    A chat-formatted prompt already contains the template's special tokens, so it
-    is tokenised with ``add_special_tokens=False`` (as
-    ``tokenizer.apply_chat_template(..., tokenize=True)`` does); a plain or
-    ``"{query}"`` template is tokenised with the tokenizer's special tokens.
+    Prompts are tokenised with ``add_special_tokens=False``, exactly as
+    :mod:`skadapt.sampling` tokenises the prompts it answers (a chat-formatted
+    prompt already holds the template's special tokens, as with
+    ``tokenizer.apply_chat_template(..., tokenize=True)``; a ``"{query}"``
+    template that needs a BOS token must contain it).
     """
     prompts = [format_prompt(tokenizer, q, prompt_template) for q in queries]
-    add_special = prompt_template != "chat"
-    ids = tokenizer(prompts, add_special_tokens=add_special)["input_ids"]
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     n_truncated = 0
     if max_length is not None:
         out = []
@@ -408,9 +408,9 @@ class HiddenStateFeaturizer(TransformerMixin, BaseEstimator):
         ``"chat"`` applies the tokenizer's chat template with the generation
         prompt (the exact prompt :mod:`skadapt.sampling` answers); a string
         containing ``"{query}"`` is filled in; ``None`` uses the raw query.
-    batch_size : int, default=16
+    batch_size : int, default=32
         Queries per forward pass. Queries are sorted by length first, so batches
-        carry little padding.
+        carry little padding. On a GPU, 128 or more is usually faster.
     max_length : int, default=None
         Prompts longer than this many tokens keep their *last* ``max_length``
         tokens (the generation position survives), with a warning. ``None``:
@@ -486,7 +486,7 @@ class HiddenStateFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(self, model=SMOLLM2_ALIAS, *, tokenizer=None, gguf_file=None,
                  revision=None, layer=-1, pooling="last", prompt_template="chat",
-                 batch_size=16, max_length=None, device="auto", dtype=None,
+                 batch_size=32, max_length=None, device="auto", dtype=None,
                  memory=None, verbose=0):
         self.model = model
         self.tokenizer = tokenizer

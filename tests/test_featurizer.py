@@ -38,7 +38,7 @@ def reference_features(path, queries, layer, pooling, template="chat", keep_last
     with torch.no_grad():
         for q in queries:
             prompt = format_prompt(tok, q, template)
-            ids = tok(prompt, add_special_tokens=template != "chat")["input_ids"]
+            ids = tok(prompt, add_special_tokens=False)["input_ids"]
             if keep_last is not None:
                 ids = ids[-keep_last:]
             out = model(torch.tensor([ids]), output_hidden_states=True)
