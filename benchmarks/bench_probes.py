@@ -52,7 +52,7 @@ def synthetic(n, d, m, *, scenario, seed):
     X = rng.normal(size=(n, d))
     directions = np.random.default_rng(1234).normal(size=(3, d))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    a, b, _ = X @ directions.T
+    a, b, _ = (X @ directions.T).T
     if scenario == "linear":
         logit = 2.0 * a - 0.5
     elif scenario == "nonlinear":

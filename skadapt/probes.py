@@ -118,7 +118,7 @@ class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator
             ),
         )
         check_consistent_length(X, y)
-        hidden = self._hidden_sizes()
+        self._hidden_sizes()  # validate before any work
         targets = self._fit_targets(y)
         device = resolve_device(self.device)
         self.device_ = str(device)
@@ -167,7 +167,6 @@ class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator
             verbose=self.verbose,
             name=type(self).__name__,
         )
-        del hidden
         self.module_ = module
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
