@@ -702,6 +702,20 @@ class HiddenStateFeaturizer(TransformerMixin, BaseEstimator):
             )
         return super().__getstate__()
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "device_", None)
+        if device is not None and _is_model_name(self.model):
+            from ._torch_mlp import DeviceWarning, device_available
+
+            if not device_available(device):
+                warnings.warn(
+                    f"HiddenStateFeaturizer was fitted on device {device!r}, which is "
+                    "not available here; it will run on 'cpu' (device_ is set to 'cpu')",
+                    DeviceWarning,
+                )
+                self.device_ = "cpu"
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.one_d_array = True

@@ -283,6 +283,30 @@ def test_pickle_stores_no_weights_and_reloads(tiny_llama_path):
     np.testing.assert_array_equal(joblib.load(buf).transform(QUERIES), X)
 
 
+def test_unpickled_on_a_machine_without_the_device(tiny_llama_path):
+    from skadapt._torch_mlp import DeviceWarning
+
+    feat = HiddenStateFeaturizer(tiny_llama_path).fit(["q"])
+    X = feat.transform(["q"])
+    feat.device_ = "cuda:7"  # as if fitted on a GPU machine
+    with pytest.warns(DeviceWarning, match="cuda:7"):
+        restored = pickle.loads(pickle.dumps(feat))
+    assert restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.transform(["q"]), X)
+
+
+@pytest.mark.parametrize("check", [
+    "check_no_attributes_set_in_init", "check_parameters_default_constructible",
+    "check_get_params_invariance", "check_set_params",
+    "check_do_not_raise_errors_in_init_or_set_params",
+])
+def test_sklearn_api_checks(check):
+    """The estimator checks that apply to an estimator taking strings."""
+    from sklearn.utils import estimator_checks
+
+    getattr(estimator_checks, check)("HiddenStateFeaturizer", HiddenStateFeaturizer())
+
+
 def test_pickle_refuses_a_model_object(tiny_llama_path):
     model, tok = load_lm(tiny_llama_path)
     feat = HiddenStateFeaturizer(model, tokenizer=tok)

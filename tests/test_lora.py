@@ -216,3 +216,15 @@ def test_pipeline_with_allocator_and_cross_fitting(tiny_llama_path, toy, tmp_pat
     np.testing.assert_array_equal(again.transform(["easy 100", "hard 101", "easy 102"]),
                                   budgets)
     assert clone(pipe)[0].get_params() == pipe[0].get_params()
+
+
+@pytest.mark.parametrize("check", [
+    "check_no_attributes_set_in_init", "check_parameters_default_constructible",
+    "check_get_params_invariance", "check_set_params",
+    "check_do_not_raise_errors_in_init_or_set_params",
+])
+def test_sklearn_api_checks(check):
+    """The estimator checks that apply to an estimator taking strings."""
+    from sklearn.utils import estimator_checks
+
+    getattr(estimator_checks, check)("LoRAProbe", LoRAProbe())
