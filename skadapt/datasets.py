@@ -1,0 +1,306 @@
+"""Tasks with exact answers, and the arithmetic dataset shipped with skadapt.
+
+:func:`make_arithmetic_tasks` generates queries from several families (addition,
+subtraction, multiplication, comparison, letter counting, list lookup) whose
+difficulty for a small LM is set by the number of digits or the list length.
+:func:`load_arithmetic` loads the dataset made from these tasks with
+SmolLM2-135M-Instruct by ``skadapt collect``: 32 sampled answers per query, their
+0/1 outcomes, a fixed train/test split and the provenance of the run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FAMILIES",
+    "DEFAULT_MIX",
+    "ANSWER_SUFFIX",
+    "make_arithmetic_tasks",
+]
+
+ANSWER_SUFFIX = " Answer with just the number."
+
+_WORDS = (
+    "apple banana cherry strawberry mississippi letter coffee balloon bookkeeper "
+    "committee address success tomorrow pepper giraffe assessment parallel "
+    "banana butterfly occurrence grammar hello yellow seventeen elephant "
+    "bubble puzzle cinnamon rhythm possession raccoon kangaroo broccoli "
+    "spaghetti vacuum necessary millennium embarrass accommodate referee "
+    "tennessee engineer sleeve cookie mommy daddy summer winter llama "
+    "google noodle excellent beekeeper reference attendee bottle apparent"
+).split()
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+             "eighth"]
+
+
+def _operand(rng, digits):
+    low = 0 if digits == 1 else 10 ** (digits - 1)
+    return int(rng.integers(low, 10 ** digits))
+
+
+def _add(rng, level):
+    a, b = _operand(rng, level), _operand(rng, level)
+    return f"What is {a} + {b}?", a + b
+
+
+def _sub(rng, level):
+    a, b = _operand(rng, level), _operand(rng, level)
+    a, b = max(a, b), min(a, b)
+    return f"What is {a} - {b}?", a - b
+
+
+# multiplication levels: digits of the two factors
+_MUL_DIGITS = {1: (1, 1), 2: (2, 1), 3: (2, 2), 4: (3, 2)}
+
+
+def _mul(rng, level):
+    da, db = _MUL_DIGITS[level]
+    a, b = _operand(rng, da), _operand(rng, db)
+    return f"What is {a} * {b}?", a * b
+
+
+def _compare(rng, level):
+    a = _operand(rng, level)
+    b = a
+    while b == a:
+        b = _operand(rng, level)
+    return f"Which number is larger, {a} or {b}?", max(a, b)
+
+
+def _count_letters(rng, level):
+    # level 1: a letter that occurs (often several times); level 2: any letter
+    word = _WORDS[int(rng.integers(len(_WORDS)))]
+    if level == 1:
+        letter = word[int(rng.integers(len(word)))]
+    else:
+        letter = _LETTERS[int(rng.integers(26))]
+    return (f"How many times does the letter '{letter}' appear in the word "
+            f"'{word}'?", word.count(letter))
+
+
+def _list_lookup(rng, level):
+    length = level + 2  # levels 1..4: lists of 3..6 numbers
+    items = [int(x) for x in rng.integers(1, 100, size=length)]
+    pos = int(rng.integers(length))
+    listed = ", ".join(map(str, items))
+    return (f"What is the {_ORDINALS[pos]} number in the list {listed}?",
+            items[pos])
+
+
+#: family name -> (generator, levels)
+FAMILIES = {
+    "addition": (_add, (1, 2, 3, 4)),
+    "subtraction": (_sub, (1, 2, 3)),
+    "multiplication": (_mul, (1, 2, 3, 4)),
+    "comparison": (_compare, (1, 2, 3, 4)),
+    "count_letters": (_count_letters, (1, 2)),
+    "list_lookup": (_list_lookup, (1, 2, 3, 4)),
+}
+
+#: default share of each (family, level) cell, calibrated on a pilot run so that
+#: SmolLM2-135M-Instruct's success rates are spread over [0, 1]
+#: (150 queries x 8 samples, ``skadapt collect --n-queries 150 --n-samples 8``):
+#: the easy cells (one-digit operations, comparisons, short lists) get more weight
+#: than the cells the model never solves (three- and four-digit operations).
+DEFAULT_MIX = {
+    ("addition", 1): 1.5, ("addition", 2): 1.5, ("addition", 3): 1.5,
+    ("addition", 4): 1.0,
+    ("subtraction", 1): 0.8, ("subtraction", 2): 1.5, ("subtraction", 3): 1.5,
+    ("multiplication", 1): 1.5, ("multiplication", 2): 1.5,
+    ("multiplication", 3): 1.0, ("multiplication", 4): 1.0,
+    ("comparison", 1): 1.0, ("comparison", 2): 2.5, ("comparison", 3): 2.5,
+    ("comparison", 4): 1.5,
+    ("count_letters", 1): 1.5, ("count_letters", 2): 1.0,
+    ("list_lookup", 1): 3.5, ("list_lookup", 2): 2.5, ("list_lookup", 3): 1.0,
+    ("list_lookup", 4): 1.0,
+}
+
+
+def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
+                          as_frame=True):
+    """Generate queries with exact numeric answers from several task families.
+
+    Parameters
+    ----------
+    n_queries : int, default=100
+        Number of queries.
+    mix : dict, default=None
+        ``{(family, level): weight}``; cells are drawn with probability
+        proportional to the weight. ``None`` uses :data:`DEFAULT_MIX`.
+        Families and their levels are listed in :data:`FAMILIES`.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the generator.
+    as_frame : bool, default=True
+        Return a DataFrame; ``False`` returns a list of dicts.
+
+    Returns
+    -------
+    tasks : DataFrame with columns ``query``, ``answer`` (int), ``family``,
+        ``level``. Queries are distinct and end with :data:`ANSWER_SUFFIX`.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import make_arithmetic_tasks
+    >>> tasks = make_arithmetic_tasks(3, mix={("addition", 1): 1}, random_state=0)
+    >>> tasks.columns.tolist()
+    ['query', 'answer', 'family', 'level']
+    >>> tasks["query"].str.endswith("Answer with just the number.").all()
+    True
+    """
+    from sklearn.utils import check_random_state
+
+    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) \
+            or n_queries < 0:
+        raise ValueError(f"n_queries must be an integer >= 0, got {n_queries!r}")
+    mix = DEFAULT_MIX if mix is None else dict(mix)
+    cells = list(mix)
+    for family, level in cells:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; choose from {sorted(FAMILIES)}")
+        if level not in FAMILIES[family][1]:
+            raise ValueError(f"family {family!r} has levels {FAMILIES[family][1]}, "
+                             f"got {level!r}")
+    weights = np.array([mix[c] for c in cells], dtype=float)
+    if len(cells) == 0 or np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError("mix needs non-negative weights with a positive sum")
+    rs = check_random_state(random_state)
+    rng = np.random.default_rng(rs.randint(2 ** 31))
+    rows, seen = [], set()
+    # queries are distinct (a repeated query would sit in both sides of a
+    # train/test split); a cell that runs out of new queries is dropped
+    while len(rows) < n_queries:
+        if weights.sum() <= 0:
+            raise ValueError(f"mix has fewer than n_queries={n_queries} distinct "
+                             "queries; add cells or raise their levels")
+        pick = rng.choice(len(cells), p=weights / weights.sum())
+        family, level = cells[pick]
+        generate = FAMILIES[family][0]
+        for _ in range(200):
+            text, answer = generate(rng, level)
+            if text not in seen:
+                break
+        else:
+            weights[pick] = 0.0
+            continue
+        seen.add(text)
+        rows.append({"query": text + ANSWER_SUFFIX, "answer": int(answer),
+                     "family": family, "level": int(level)})
+    if not as_frame:
+        return rows
+    return pd.DataFrame(rows, columns=["query", "answer", "family", "level"])
+
+
+DATASET_FILE = "arithmetic_smollm2.json.gz"
+PROVENANCE_FILE = "arithmetic_smollm2_provenance.json"
+
+
+def model_provenance(model):
+    """Name and, for a GGUF file or the ``"smollm2"`` alias, sha256 of a model."""
+    import os
+
+    from skadapt._lm import file_sha256, resolve_model_source
+
+    info = {"model": str(model)}
+    source, gguf_file = resolve_model_source(model)
+    if gguf_file is not None:
+        path = os.path.join(source, gguf_file)
+        info.update(model_file=gguf_file, model_sha256=file_sha256(path))
+    else:
+        info["model_sha256"] = None
+    return info
+
+
+def _versions():
+    import platform
+    import sys
+
+    import numpy
+    import sklearn
+
+    import skadapt
+
+    versions = {"python": sys.version.split()[0], "platform": platform.platform(),
+                "skadapt": skadapt.__version__, "numpy": numpy.__version__,
+                "scikit-learn": sklearn.__version__}
+    for name in ("torch", "transformers"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:  # pragma: no cover
+            versions[name] = None
+    return versions
+
+
+def train_test_split_labels(family, *, test_size=0.25, random_state=0):
+    """Fixed ``"train"``/``"test"`` labels, stratified by task family."""
+    from sklearn.model_selection import train_test_split
+
+    family = np.asarray(family)
+    index = np.arange(len(family))
+    _, test = train_test_split(index, test_size=test_size, stratify=family,
+                               random_state=random_state)
+    labels = np.array(["train"] * len(family), dtype=object)
+    labels[test] = "test"
+    return labels
+
+
+def write_dataset(output, tasks, result, *, seed, model_info, command="",
+                  n_threads=None):
+    """Write a collection run as ``DATASET_FILE`` and ``PROVENANCE_FILE`` in ``output``.
+
+    Returns the two paths.
+    """
+    import datetime
+    import gzip
+    import json
+    import os
+
+    from skadapt.verifiers import extract_last_number
+
+    answers = [[extract_last_number(c) for c in row] for row in result.completions]
+    outcomes = [[None if np.isnan(r) else int(r) for r in row] for row in result.rewards]
+    split = train_test_split_labels(tasks["family"].to_numpy(), random_state=seed)
+    config = dict(result.config)
+    provenance = {
+        "description": "SmolLM2-135M-Instruct answers to generated arithmetic and "
+                       "lookup tasks (skadapt.datasets.make_arithmetic_tasks)",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "command": command,
+        **model_info,
+        "prompt_template": config.get("prompt_template"),
+        "answer_suffix": ANSWER_SUFFIX,
+        "sampling": {key: config.get(key) for key in (
+            "n_samples", "temperature", "top_p", "max_new_tokens", "stop_strings",
+            "random_state", "batch_size", "backend")},
+        "verifier": config.get("verifier"),
+        "task_seed": seed,
+        "split": {"test_size": 0.25, "stratify": "family", "random_state": seed},
+        "n_queries": len(tasks),
+        "n_threads": n_threads,
+        "versions": _versions(),
+        "total_generated_tokens": int(np.sum(result.n_tokens)),
+    }
+    payload = {
+        "provenance": provenance,
+        "columns": {
+            "id": list(result.ids), "query": tasks["query"].tolist(),
+            "answer": [int(a) for a in tasks["answer"]],
+            "family": tasks["family"].tolist(),
+            "level": [int(v) for v in tasks["level"]], "split": split.tolist(),
+        },
+        "outcomes": outcomes,
+        "answers": answers,
+        "n_tokens": result.n_tokens.tolist(),
+        "completions": result.completions,
+    }
+    os.makedirs(output, exist_ok=True)
+    data_path = os.path.join(output, DATASET_FILE)
+    with gzip.open(data_path, "wt", encoding="utf-8", compresslevel=9) as fh:
+        json.dump(payload, fh, separators=(",", ":"))
+    prov_path = os.path.join(output, PROVENANCE_FILE)
+    with open(prov_path, "w", encoding="utf-8") as fh:
+        json.dump(provenance, fh, indent=2)
+    return [data_path, prov_path]

@@ -1,0 +1,667 @@
+"""Sample k responses per query from a causal LM and score them with a verifier.
+
+The method of the paper needs, for each training query, many sampled responses
+scored by a verifier: the ``(n, m)`` reward matrix from which
+:mod:`skadapt.targets` estimates success probabilities and marginal rewards.
+This module produces that matrix.
+
+* :func:`generate_shared` samples ``k`` continuations per prompt with a Hugging
+  Face model. Prompts are left-padded and batched across queries; the prompt's
+  forward pass runs once per query and its key/value cache is repeated ``k``
+  times along the batch, so the ``k`` samples share it instead of recomputing
+  it. Decoding is a plain token-by-token loop (temperature, top-p) that keeps only
+  the last position's logits and drops finished rows from the batch.
+* :func:`sample_and_score` runs it over a query list, scores every sample with a
+  verifier (a verifier that raises is recorded as a failure of that sample, reward
+  ``NaN``), checkpoints each finished batch of queries to a JSONL file (flushed and
+  fsynced) and resumes from it: an interrupted run continues where it stopped,
+  without redoing or duplicating finished queries.
+* ``backend="vllm"`` runs the same interface on vLLM (``LLM.generate`` with
+  ``SamplingParams(n=k, seed=...)``) when vLLM is installed.
+
+Reproducibility: each query draws its samples from its own ``torch.Generator``
+seeded from ``(random_state, query id)``, and queries are grouped into batches by
+their position in the query list, so the same call on the same machine and library
+versions gives the same samples, and a resumed run gives the samples an
+uninterrupted run would have given (up to floating-point differences when a batch
+was only partly written before the interruption and is recomputed with fewer
+queries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "generate_shared",
+    "sample_and_score",
+    "SamplingResult",
+    "query_seed",
+]
+
+_CHECKPOINT_VERSION = 1
+
+
+def query_seed(random_state, query_id) -> int:
+    """Seed of one query's sampling generator, from the run seed and its id.
+
+    Examples
+    --------
+    >>> from skadapt.sampling import query_seed
+    >>> query_seed(0, "q1") == query_seed(0, "q1") != query_seed(1, "q1")
+    True
+    """
+    digest = hashlib.sha256(f"{int(random_state)}:{query_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _stop_token_ids(model, tokenizer):
+    ids = set()
+    cfg = getattr(model, "generation_config", None)
+    for source in (getattr(cfg, "eos_token_id", None),
+                   getattr(model.config, "eos_token_id", None),
+                   getattr(tokenizer, "eos_token_id", None)):
+        if source is None:
+            continue
+        if isinstance(source, (list, tuple)):
+            ids.update(int(i) for i in source)
+        else:
+            ids.add(int(source))
+    return sorted(ids)
+
+
+def _check_sampling_params(n_samples, max_new_tokens, temperature, top_p):
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+            or n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    if isinstance(max_new_tokens, bool) or not isinstance(
+            max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+        raise ValueError(
+            f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    if not isinstance(temperature, (int, float, np.number)) or not (
+            temperature >= 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a finite float >= 0, got {temperature!r}")
+    if not isinstance(top_p, (int, float, np.number)) or not (0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+
+
+def _next_token_probs(logits, temperature, top_p):
+    """Sampling distribution of the next token: temperature then nucleus (top-p)."""
+    import torch
+
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+        cumulative = torch.cumsum(sorted_probs, dim=-1)
+        # keep the smallest prefix whose mass reaches top_p (always the first token)
+        drop = (cumulative - sorted_probs) >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs
+
+
+def _forward(model, input_ids, attention_mask, position_ids, cache):
+    out = model(
+        input_ids=input_ids, attention_mask=attention_mask,
+        position_ids=position_ids, past_key_values=cache, use_cache=True,
+        logits_to_keep=1,
+    )
+    return out.logits[:, -1, :], out.past_key_values
+
+
+class _BufferedLayer:
+    """Key/value cache layer that writes into preallocated room.
+
+    :class:`transformers.DynamicLayer` concatenates at every step, copying the
+    whole cache (a fifth of a decoding step on CPU); this layer reserves
+    ``extra`` positions once and exposes a view of the filled part.
+    """
+
+    @staticmethod
+    def make(extra):
+        from transformers.cache_utils import DynamicLayer
+
+        class BufferedLayer(DynamicLayer):
+            def __init__(self):
+                super().__init__()
+                self._extra = extra
+                self._length = 0
+
+            def _refresh(self):
+                self.keys = self._kbuf[:, :, :self._length]
+                self.values = self._vbuf[:, :, :self._length]
+
+            def update(self, key_states, value_states, *args, **kwargs):
+                if not self.is_initialized:
+                    self.lazy_initialization(key_states, value_states)
+                    b, h, n, d = key_states.shape
+                    cap = n + self._extra
+                    self._kbuf = key_states.new_empty((b, h, cap, d))
+                    self._vbuf = value_states.new_empty(
+                        (b, h, cap, value_states.shape[-1]))
+                    self._length = 0
+                n = key_states.shape[-2]
+                if self._length + n > self._kbuf.shape[2]:
+                    grow = max(n, self._extra, 1)
+                    self._kbuf = torch_cat_room(self._kbuf, grow)
+                    self._vbuf = torch_cat_room(self._vbuf, grow)
+                self._kbuf[:, :, self._length:self._length + n] = key_states
+                self._vbuf[:, :, self._length:self._length + n] = value_states
+                self._length += n
+                self._refresh()
+                return self.keys, self.values
+
+            def batch_repeat_interleave(self, repeats):
+                if self.is_initialized and self._length > 0:
+                    self._kbuf = self._kbuf.repeat_interleave(repeats, dim=0)
+                    self._vbuf = self._vbuf.repeat_interleave(repeats, dim=0)
+                    self._refresh()
+
+            def batch_select_indices(self, indices):
+                if self.is_initialized and self._length > 0:
+                    self._kbuf = self._kbuf[indices]
+                    self._vbuf = self._vbuf[indices]
+                    self._refresh()
+
+        return BufferedLayer
+
+
+def torch_cat_room(buf, grow):
+    import torch
+
+    shape = list(buf.shape)
+    shape[2] = grow
+    return torch.cat([buf, buf.new_empty(shape)], dim=2)
+
+
+def _new_cache(model, extra):
+    from transformers import DynamicCache
+
+    layer_cls = _BufferedLayer.make(extra)
+    cache = DynamicCache()
+    n_layers = model.config.get_text_config(decoder=True).num_hidden_layers
+    cache.layers = [layer_cls() for _ in range(n_layers)]
+    return cache
+
+
+_STOP_TOKENS = {}
+
+
+def _stop_string_token_ids(tokenizer, stop_strings):
+    """Ids of the vocabulary tokens whose text contains one of ``stop_strings``."""
+    key = (id(tokenizer), len(tokenizer), tuple(stop_strings))
+    if key not in _STOP_TOKENS:
+        ids = []
+        for tok_id in range(len(tokenizer)):
+            text = tokenizer.decode([tok_id])
+            if any(s in text for s in stop_strings):
+                ids.append(tok_id)
+        _STOP_TOKENS[key] = ids
+    return _STOP_TOKENS[key]
+
+
+def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
+                    temperature=0.7, top_p=1.0, seeds=None, stop_strings=None):
+    """Sample ``n_samples`` continuations of each prompt, sharing the prompt pass.
+
+    All prompts form one batch (left-padded). The prompt's forward pass runs once;
+    its key/value cache is repeated ``n_samples`` times along the batch and the
+    ``len(prompts) * n_samples`` rows are decoded token by token, keeping only the
+    last position's logits. A row stops at an end-of-sequence token; finished rows
+    leave the batch once they are a tenth of it.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        A causal LM in eval mode.
+    tokenizer : transformers tokenizer
+        Its tokenizer (needs a pad token).
+    prompts : list of str
+        Full prompt texts (already formatted, see :func:`skadapt._lm.format_prompt`).
+    n_samples : int
+        Samples per prompt (k >= 1).
+    max_new_tokens : int, default=24
+        Most tokens generated per sample.
+    temperature : float, default=0.7
+        Softmax temperature; ``0`` means greedy decoding.
+    top_p : float, default=1.0
+        Nucleus sampling mass.
+    seeds : list of int, default=None
+        One seed per prompt for its ``torch.Generator``; ``None`` uses ``0, 1, ...``.
+    stop_strings : list of str, default=None
+        A generated token whose text contains one of these strings ends the
+        sample (the token is not kept), e.g. ``["\\n"]`` to keep the first line.
+        Matched per token: a string split across tokens is not seen.
+
+    Returns
+    -------
+    tokens : list of list of list of int
+        ``tokens[i][j]``: generated token ids of sample ``j`` of prompt ``i``,
+        the stopping token excluded.
+    finished : ndarray of bool, shape (n_prompts, n_samples)
+        Whether the sample ended with a stop token (``False`` when it was cut at
+        ``max_new_tokens``).
+
+    Examples
+    --------
+    >>> from skadapt._lm import load_lm, format_prompt  # doctest: +SKIP
+    >>> model, tok = load_lm("smollm2")  # doctest: +SKIP
+    >>> prompt = format_prompt(tok, "What is 2 + 2? Answer with just the number.")
+    ... # doctest: +SKIP
+    >>> tokens, _ = generate_shared(model, tok, [prompt], 4)  # doctest: +SKIP
+    >>> [tok.decode(t) for t in tokens[0]]  # doctest: +SKIP
+    ['4', '2 + 2 = 4', ...]
+    """
+    import torch
+
+    _check_sampling_params(n_samples, max_new_tokens, temperature, top_p)
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("prompts is empty: need at least one prompt")
+    n_prompts, k = len(prompts), int(n_samples)
+    if seeds is None:
+        seeds = list(range(n_prompts))
+    if len(seeds) != n_prompts:
+        raise ValueError(f"got {len(seeds)} seeds for {n_prompts} prompts")
+    generators = []
+    for seed in seeds:
+        gen = torch.Generator(device=model.device)
+        gen.manual_seed(int(seed))
+        generators.append(gen)
+    stop = set(_stop_token_ids(model, tokenizer))
+    if stop_strings:
+        stop.update(_stop_string_token_ids(tokenizer, list(stop_strings)))
+    stop_ids = torch.tensor(sorted(stop), dtype=torch.long)
+    if tokenizer.pad_token_id is None:
+        raise ValueError("tokenizer has no pad token; set tokenizer.pad_token")
+
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        enc = tokenizer(prompts, return_tensors="pt", padding=True,
+                        add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = old_side
+    input_ids = enc["input_ids"].to(model.device)
+    attention_mask = enc["attention_mask"].to(model.device)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp_min(0)
+
+    tokens = [[[] for _ in range(k)] for _ in range(n_prompts)]
+    finished = np.zeros((n_prompts, k), dtype=bool)
+    with torch.inference_mode():
+        cache = _new_cache(model, max_new_tokens)
+        logits, cache = _forward(model, input_ids, attention_mask, position_ids, cache)
+        # share the prompt pass: every sample of a prompt starts from its cache
+        cache.batch_repeat_interleave(k)
+        logits = logits.repeat_interleave(k, dim=0)
+        attention_mask = attention_mask.repeat_interleave(k, dim=0)
+        next_pos = position_ids[:, -1:].repeat_interleave(k, dim=0) + 1
+        rows = torch.arange(n_prompts * k)  # original row index of each batch row
+        alive = torch.ones(len(rows), dtype=torch.bool)
+        for step in range(max_new_tokens):
+            chosen = torch.full((len(rows),), int(tokenizer.pad_token_id),
+                                dtype=torch.long)
+            if temperature == 0:
+                chosen[alive] = logits[alive].argmax(dim=-1)
+            else:
+                probs = _next_token_probs(logits, temperature, top_p)
+                owner = rows // k
+                # each prompt draws from its own generator: its samples do not
+                # depend on which other prompts share the batch
+                for p in torch.unique(owner[alive]).tolist():
+                    sel = ((owner == p) & alive).nonzero().squeeze(1)
+                    chosen[sel] = torch.multinomial(
+                        probs[sel], 1, generator=generators[p]).squeeze(1)
+            is_stop = torch.isin(chosen, stop_ids) & alive
+            for r, tok_id, halt in zip(rows[alive].tolist(), chosen[alive].tolist(),
+                                       is_stop[alive].tolist()):
+                if halt:
+                    finished[r // k, r % k] = True
+                else:
+                    tokens[r // k][r % k].append(tok_id)
+            alive &= ~is_stop
+            n_alive = int(alive.sum())
+            if n_alive == 0 or step == max_new_tokens - 1:
+                break
+            if len(rows) - n_alive >= max(1, len(rows) // 10):
+                # drop finished rows once they are worth the copy of the cache
+                idx = alive.nonzero().squeeze(1)
+                cache.batch_select_indices(idx)
+                rows, chosen, alive = rows[idx], chosen[idx], alive[idx]
+                attention_mask, next_pos = attention_mask[idx], next_pos[idx]
+            attention_mask = torch.cat(
+                [attention_mask, attention_mask.new_ones((len(rows), 1))], dim=1)
+            logits, cache = _forward(model, chosen[:, None], attention_mask,
+                                     next_pos, cache)
+            next_pos = next_pos + 1
+    return tokens, finished
+
+
+@dataclass
+class SamplingResult:
+    """Outcome of :func:`sample_and_score`, in the order of the queries.
+
+    Attributes
+    ----------
+    ids : list
+        Query ids.
+    rewards : ndarray of shape (n_queries, n_samples)
+        Verifier rewards; ``NaN`` where the verifier raised.
+    completions : list of list of str
+        Decoded completions.
+    errors : list of list of str or None
+        Verifier error text per sample (``None`` when it succeeded).
+    n_tokens : ndarray of int, shape (n_queries, n_samples)
+        Generated tokens per sample (end-of-sequence token excluded).
+    config : dict
+        The run configuration written in the checkpoint header.
+    """
+
+    ids: list
+    rewards: np.ndarray
+    completions: list
+    errors: list
+    n_tokens: np.ndarray
+    config: dict = field(default_factory=dict)
+
+
+def _verifier_name(verifier):
+    module = getattr(verifier, "__module__", None) or ""
+    name = getattr(verifier, "__qualname__", None) or type(verifier).__qualname__
+    return f"{module}.{name}" if module else name
+
+
+def _score(verifier, completion, reference):
+    try:
+        reward = float(verifier(completion, reference))
+    except Exception as exc:  # a verifier bug costs one sample, never the run
+        return math.nan, f"{type(exc).__name__}: {exc}"
+    return reward, None
+
+
+def _read_checkpoint(path, config):
+    """Finished records of a checkpoint, refusing one made with another config."""
+    records = {}
+    if not os.path.exists(path):
+        return records
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data and not data.endswith(b"\n"):
+        # the last line was torn by an interruption: drop it before appending
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    lines = data.decode("utf-8").splitlines()
+    if not lines:
+        return records
+    header = json.loads(lines[0])
+    if header.get("type") != "header":
+        raise ValueError(f"checkpoint {path} has no header line; remove it or pick "
+                         "another checkpoint path")
+    saved = header.get("config", {})
+    differ = {key: (saved.get(key), config.get(key))
+              for key in set(saved) | set(config)
+              if key not in ("batch_size",) and saved.get(key) != config.get(key)}
+    if differ:
+        details = ", ".join(f"{key}: checkpoint {a!r} vs now {b!r}"
+                            for key, (a, b) in sorted(differ.items()))
+        raise ValueError(
+            f"checkpoint {path} was written with different settings ({details}); "
+            "resume with the same settings or use another checkpoint path")
+    for line in lines[1:]:
+        record = json.loads(line)
+        if record.get("type") == "query":
+            records.setdefault(record["id"], record)  # first copy wins: no duplicates
+    return records
+
+
+def _append_records(path, records, header=None):
+    with open(path, "a", encoding="utf-8") as fh:
+        if header is not None:
+            fh.write(json.dumps(header) + "\n")
+        for record in records:
+            fh.write(json.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _hf_batch(model, tokenizer, prompts, k, seeds, max_new_tokens, temperature,
+              top_p, stop_strings):
+    tokens, _ = generate_shared(model, tokenizer, prompts, k,
+                                max_new_tokens=max_new_tokens,
+                                temperature=temperature, top_p=top_p, seeds=seeds,
+                                stop_strings=stop_strings)
+    completions = [[tokenizer.decode(t, skip_special_tokens=True) for t in row]
+                   for row in tokens]
+    n_tokens = [[len(t) for t in row] for row in tokens]
+    return completions, n_tokens
+
+
+def _vllm_batch(llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
+                stop_strings):
+    from vllm import SamplingParams
+
+    params = [SamplingParams(n=k, temperature=temperature, top_p=top_p,
+                             max_tokens=max_new_tokens, seed=int(s) % (2 ** 31),
+                             stop=list(stop_strings) if stop_strings else None)
+              for s in seeds]
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    completions = [[o.text for o in out.outputs] for out in outputs]
+    n_tokens = [[len(o.token_ids) for o in out.outputs] for out in outputs]
+    return completions, n_tokens
+
+
+def _load_vllm(model):
+    try:
+        import vllm
+    except ImportError as exc:
+        raise ImportError(
+            "backend='vllm' needs vLLM, an optional extra: `pip install vllm` "
+            "(or `pip install skadapt[vllm]`), or use backend='hf'"
+        ) from exc
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError("backend='vllm' takes the model as a name or path")
+    llm = vllm.LLM(model=os.fspath(model))
+    return llm, llm.get_tokenizer()
+
+
+def sample_and_score(model, queries, references, verifier, n_samples, *,
+                     tokenizer=None, ids=None, prompt_template="chat",
+                     max_new_tokens=24, temperature=0.7, top_p=1.0,
+                     stop_strings=None, batch_size=8, random_state=0,
+                     checkpoint=None, backend="hf",
+                     extra_config=None, verbose=False):
+    """Sample ``n_samples`` responses per query and score them with ``verifier``.
+
+    Parameters
+    ----------
+    model : str, path-like or transformers.PreTrainedModel
+        A model name or path (loaded with :func:`skadapt._lm.load_lm`;
+        ``"smollm2"`` is SmolLM2-135M-Instruct) or a loaded model (then pass
+        ``tokenizer``).
+    queries : list of str
+        Query texts; each is wrapped with ``prompt_template``.
+    references : list
+        Reference answer of each query, passed to the verifier.
+    verifier : callable
+        ``verifier(completion, reference) -> float``, e.g.
+        :func:`skadapt.verifiers.exact_numeric`.
+    n_samples : int
+        Samples per query (k >= 1).
+    tokenizer : transformers tokenizer, default=None
+        Needed when ``model`` is a loaded model.
+    ids : list, default=None
+        Unique JSON-serialisable query ids (default ``0..n-1``); the checkpoint
+        identifies finished queries by id.
+    prompt_template : {"chat"}, str or None, default="chat"
+        See :func:`skadapt._lm.format_prompt`.
+    max_new_tokens : int, default=24
+    temperature : float, default=0.7
+        ``0`` is greedy decoding.
+    top_p : float, default=1.0
+    stop_strings : list of str, default=None
+        See :func:`generate_shared`; e.g. ``["\\n"]`` keeps the first line.
+    batch_size : int, default=8
+        Queries per batch (``batch_size * n_samples`` rows are decoded together).
+        Also the checkpoint granularity.
+    random_state : int, default=0
+        Run seed; query ``q`` samples with seed ``query_seed(random_state, q)``.
+    checkpoint : str or path-like, default=None
+        JSONL file. Finished batches are appended (flushed and fsynced) and, when
+        the file exists, its finished queries are loaded instead of resampled. A
+        checkpoint written with other settings is refused.
+    backend : {"hf", "vllm"}, default="hf"
+        ``"vllm"`` needs vLLM installed and ``model`` given as a name or path.
+    extra_config : dict, default=None
+        JSON-serialisable entries added to the checkpoint header and checked on
+        resume (e.g. the model file's sha256).
+    verbose : bool, default=False
+        Show a progress bar (samples/s).
+
+    Returns
+    -------
+    result : SamplingResult
+
+    Examples
+    --------
+    >>> from skadapt.sampling import sample_and_score  # doctest: +SKIP
+    >>> from skadapt.verifiers import exact_numeric  # doctest: +SKIP
+    >>> res = sample_and_score("smollm2", ["What is 2 + 2? Answer with just the number."],
+    ...                        [4], exact_numeric, 8)  # doctest: +SKIP
+    >>> res.rewards.shape  # doctest: +SKIP
+    (1, 8)
+    """
+    queries = list(queries)
+    references = list(references)
+    if not queries:
+        raise ValueError("queries is empty: need at least one query")
+    if len(references) != len(queries):
+        raise ValueError(f"got {len(references)} references for {len(queries)} queries")
+    if not callable(verifier):
+        raise TypeError(f"verifier must be callable, got {type(verifier).__name__}")
+    _check_sampling_params(n_samples, max_new_tokens, temperature, top_p)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if backend not in ("hf", "vllm"):
+        raise ValueError(f"backend must be 'hf' or 'vllm', got {backend!r}")
+    ids = list(range(len(queries))) if ids is None else list(ids)
+    if len(ids) != len(queries):
+        raise ValueError(f"got {len(ids)} ids for {len(queries)} queries")
+    if len(set(map(json.dumps, ids))) != len(ids):
+        raise ValueError("ids must be unique")
+    k = int(n_samples)
+
+    from skadapt._lm import format_prompt
+
+    if backend == "vllm":
+        llm, tokenizer = _load_vllm(model)
+        model_name = os.fspath(model)
+    elif isinstance(model, (str, os.PathLike)):
+        from skadapt._lm import load_lm
+
+        model_name = os.fspath(model)
+        model, tokenizer = load_lm(model_name)
+    else:
+        if tokenizer is None:
+            raise ValueError("pass tokenizer= when model is a loaded model")
+        model_name = getattr(model.config, "_name_or_path", type(model).__name__)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    config = {
+        "version": _CHECKPOINT_VERSION, "model": str(model_name),
+        "prompt_template": prompt_template, "n_samples": k,
+        "max_new_tokens": int(max_new_tokens), "temperature": float(temperature),
+        "top_p": float(top_p), "random_state": int(random_state),
+        "stop_strings": list(stop_strings) if stop_strings else None,
+        "verifier": _verifier_name(verifier), "backend": backend,
+        "batch_size": int(batch_size),
+    }
+    if extra_config:
+        config.update(json.loads(json.dumps(extra_config)))
+
+    done = {}
+    header = None
+    if checkpoint is not None:
+        checkpoint = os.fspath(checkpoint)
+        done = _read_checkpoint(checkpoint, config)
+        if not os.path.exists(checkpoint) or os.path.getsize(checkpoint) == 0:
+            header = {"type": "header", "config": config}
+    key = [json.dumps(i) for i in ids]
+    done = {json.dumps(i): rec for i, rec in done.items()}
+    for i, kk in enumerate(key):
+        if kk in done and done[kk].get("query") != queries[i]:
+            raise ValueError(
+                f"checkpoint {checkpoint} holds query id {ids[i]!r} with another "
+                f"text ({done[kk].get('query')!r} vs {queries[i]!r}); use another "
+                "checkpoint path")
+
+    progress = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(queries) * k, unit="sample", smoothing=0.05,
+                        initial=sum(1 for kk in key if kk in done) * k)
+    try:
+        for start in range(0, len(queries), batch_size):
+            chunk = [i for i in range(start, min(start + batch_size, len(queries)))
+                     if key[i] not in done]
+            if not chunk:
+                continue
+            prompts = [format_prompt(tokenizer, queries[i], prompt_template)
+                       for i in chunk]
+            seeds = [query_seed(random_state, ids[i]) for i in chunk]
+            tic = time.perf_counter()
+            if backend == "vllm":
+                completions, n_tokens = _vllm_batch(
+                    llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
+                    stop_strings)
+            else:
+                completions, n_tokens = _hf_batch(
+                    model, tokenizer, prompts, k, seeds, max_new_tokens,
+                    temperature, top_p, stop_strings)
+            seconds = time.perf_counter() - tic
+            new = []
+            for i, comps, ntok in zip(chunk, completions, n_tokens):
+                scored = [_score(verifier, c, references[i]) for c in comps]
+                record = {
+                    "type": "query", "id": ids[i], "query": queries[i],
+                    "reference": references[i], "completions": comps,
+                    "rewards": [None if math.isnan(r) else r for r, _ in scored],
+                    "errors": [e for _, e in scored], "n_tokens": ntok,
+                    "seconds": seconds / len(chunk),
+                }
+                new.append(json.loads(json.dumps(record)))
+            if checkpoint is not None:
+                _append_records(checkpoint, new, header)
+                header = None
+            for i, record in zip(chunk, new):
+                done[key[i]] = record
+            if progress is not None:
+                progress.update(len(chunk) * k)
+                gen = sum(sum(r["n_tokens"]) for r in new)
+                progress.set_postfix(tok_s=f"{gen / max(seconds, 1e-9):.0f}")
+    finally:
+        if progress is not None:
+            progress.close()
+
+    records = [done[kk] for kk in key]
+    rewards = np.array([[np.nan if r is None else r for r in rec["rewards"]]
+                        for rec in records], dtype=float)
+    return SamplingResult(
+        ids=ids, rewards=rewards,
+        completions=[rec["completions"] for rec in records],
+        errors=[rec["errors"] for rec in records],
+        n_tokens=np.array([rec["n_tokens"] for rec in records], dtype=int),
+        config=config,
+    )
