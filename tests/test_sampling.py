@@ -1,0 +1,276 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from skadapt._lm import format_prompt, load_lm
+from skadapt.sampling import generate_shared, query_seed, sample_and_score
+from skadapt.verifiers import exact_numeric
+
+PROMPTS = ["What is 2 + 2?", "Which is larger, 31 or 4? Think.", "Hi"]
+
+
+def _prompts(tok, queries=PROMPTS):
+    return [format_prompt(tok, q, "chat") for q in queries]
+
+
+@pytest.fixture(params=["llama", "gpt2"])
+def tiny(request, tiny_llama_path, tiny_gpt2_path):
+    path = tiny_llama_path if request.param == "llama" else tiny_gpt2_path
+    return load_lm(path)
+
+
+def test_greedy_matches_generate(tiny):
+    """Left padding, position ids and the repeated cache give HF's greedy output."""
+    import torch
+
+    model, tok = tiny
+    prompts = _prompts(tok)
+    tokens, finished = generate_shared(model, tok, prompts, 3, temperature=0,
+                                       max_new_tokens=12)
+    for prompt, got in zip(prompts, tokens):
+        enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            ref = model.generate(**enc, do_sample=False, max_new_tokens=12,
+                                 pad_token_id=tok.pad_token_id)
+        ref = ref[0, enc["input_ids"].shape[1]:].tolist()
+        if tok.eos_token_id in ref:
+            ref = ref[:ref.index(tok.eos_token_id)]
+        assert got[0] == got[1] == got[2] == ref
+    assert finished.shape == (3, 3)
+
+
+def test_first_token_distribution(tiny_llama_path):
+    """Sampled first tokens follow softmax(logits / T) restricted to the nucleus."""
+    import torch
+
+    model, tok = load_lm(tiny_llama_path)
+    prompt = _prompts(tok, ["count"])[0]
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        logits = model(**enc).logits[0, -1].double()
+    for temperature, top_p in [(0.7, 1.0), (1.5, 0.5)]:
+        n = 4000
+        tokens, finished = generate_shared(model, tok, [prompt], n,
+                                           temperature=temperature, top_p=top_p,
+                                           max_new_tokens=1, seeds=[1])
+        probs = torch.softmax(logits / temperature, -1).numpy()
+        if top_p < 1:
+            order = np.argsort(-probs)
+            before = np.cumsum(probs[order]) - probs[order]
+            keep = order[before < top_p]
+            mask = np.zeros_like(probs, dtype=bool)
+            mask[keep] = True
+            probs = np.where(mask, probs, 0) / probs[mask].sum()
+        first = [t[0] if t else tok.eos_token_id for t in tokens[0]]
+        counts = np.bincount(first, minlength=len(probs)) / n
+        assert np.all(counts[probs == 0] == 0)
+        tv = 0.5 * np.abs(counts - probs).sum()
+        assert tv < 0.08, tv
+
+
+def test_seeds_reproduce_and_differ(tiny_llama_path):
+    model, tok = load_lm(tiny_llama_path)
+    prompts = _prompts(tok)
+    a, _ = generate_shared(model, tok, prompts, 4, max_new_tokens=8, seeds=[1, 2, 3])
+    b, _ = generate_shared(model, tok, prompts, 4, max_new_tokens=8, seeds=[1, 2, 3])
+    c, _ = generate_shared(model, tok, prompts, 4, max_new_tokens=8, seeds=[9, 8, 7])
+    assert a == b
+    assert a != c
+
+
+def test_stop_strings(tiny_llama_path):
+    model, tok = load_lm(tiny_llama_path)
+    prompts = _prompts(tok)
+    free, _ = generate_shared(model, tok, prompts, 8, max_new_tokens=16,
+                              temperature=1.5, seeds=[0, 1, 2])
+    letters = sorted({tok.decode([t]) for row in free for s in row for t in s
+                      if tok.decode([t]).isalpha()})
+    assert letters, "the tiny model should emit some letters"
+    stop = letters[:3]
+    cut, finished = generate_shared(model, tok, prompts, 8, max_new_tokens=16,
+                                    temperature=1.5, seeds=[0, 1, 2],
+                                    stop_strings=stop)
+    texts = [tok.decode(s) for row in cut for s in row]
+    assert not any(ch in text for text in texts for ch in stop)
+    # a sample shorter than max_new_tokens was stopped (EOS or a stop string)
+    lengths = np.array([[len(s) for s in row] for row in cut])
+    assert np.all(finished[lengths < 16])
+    assert finished.sum() > 0
+
+
+def test_bad_input(tiny_llama_path):
+    model, tok = load_lm(tiny_llama_path)
+    with pytest.raises(ValueError, match="queries is empty"):
+        sample_and_score(model, [], [], exact_numeric, 2, tokenizer=tok)
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 0, tokenizer=tok)
+    with pytest.raises(ValueError, match="references"):
+        sample_and_score(model, ["a", "b"], [1], exact_numeric, 2, tokenizer=tok)
+    with pytest.raises(ValueError, match="temperature"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2, tokenizer=tok,
+                         temperature=-1)
+    with pytest.raises(ValueError, match="top_p"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2, tokenizer=tok,
+                         top_p=0)
+    with pytest.raises(ValueError, match="ids must be unique"):
+        sample_and_score(model, ["a", "b"], [1, 2], exact_numeric, 2, tokenizer=tok,
+                         ids=[1, 1])
+    with pytest.raises(ValueError, match="pass tokenizer="):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2)
+    with pytest.raises(TypeError, match="verifier must be callable"):
+        sample_and_score(model, ["a"], [1], "exact", 2, tokenizer=tok)
+    with pytest.raises(ValueError, match="prompts is empty"):
+        generate_shared(model, tok, [], 2)
+
+
+def test_raising_verifier_is_recorded(tiny_llama_path):
+    model, tok = load_lm(tiny_llama_path)
+    calls = []
+
+    def verifier(completion, reference):
+        calls.append(completion)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return 1.0
+
+    res = sample_and_score(model, ["q1", "q2"], [1, 2], verifier, 4, tokenizer=tok,
+                           max_new_tokens=4)
+    assert res.rewards.shape == (2, 4)
+    assert np.isnan(res.rewards[0, 2])
+    assert np.nansum(res.rewards) == 7
+    assert res.errors[0][2] == "RuntimeError: boom"
+    assert sum(e is not None for row in res.errors for e in row) == 1
+
+
+class _Interrupting:
+    """Verifier that raises KeyboardInterrupt once it has scored `limit` samples."""
+
+    def __init__(self, limit=None):
+        self.limit = limit
+        self.calls = 0
+
+    def __call__(self, completion, reference):
+        self.calls += 1
+        if self.limit is not None and self.calls > self.limit:
+            raise KeyboardInterrupt
+        return float(len(completion) % 2)
+
+
+def _lines(path):
+    with open(path) as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_resume_after_interruption(tiny_llama_path, tmp_path):
+    model, tok = load_lm(tiny_llama_path)
+    queries = [f"query {i}" for i in range(7)]
+    refs = list(range(7))
+    kw = dict(tokenizer=tok, max_new_tokens=6, batch_size=2, random_state=3)
+    full = sample_and_score(model, queries, refs, _Interrupting(), 3, **kw)
+
+    ckpt = tmp_path / "ckpt.jsonl"
+    # interrupted while scoring the third batch: two batches (4 queries) saved
+    with pytest.raises(KeyboardInterrupt):
+        sample_and_score(model, queries, refs, _Interrupting(limit=13), 3,
+                         checkpoint=ckpt, **kw)
+    saved = _lines(ckpt)
+    assert saved[0]["type"] == "header"
+    assert [r["id"] for r in saved[1:]] == [0, 1, 2, 3]
+
+    verifier = _Interrupting()
+    resumed = sample_and_score(model, queries, refs, verifier, 3, checkpoint=ckpt,
+                               **kw)
+    assert verifier.calls == 3 * 3  # only the 3 unfinished queries were sampled
+    ids = [r["id"] for r in _lines(ckpt)[1:]]
+    assert sorted(ids) == list(range(7)) and len(ids) == 7
+    assert resumed.completions == full.completions
+    np.testing.assert_array_equal(resumed.rewards, full.rewards)
+    # a finished run is read back without sampling
+    again = _Interrupting(limit=0)
+    res = sample_and_score(model, queries, refs, again, 3, checkpoint=ckpt, **kw)
+    assert again.calls == 0 and res.completions == full.completions
+
+
+def test_checkpoint_torn_line_and_duplicates(tiny_llama_path, tmp_path):
+    model, tok = load_lm(tiny_llama_path)
+    queries, refs = ["a", "b", "c"], [1, 2, 3]
+    kw = dict(tokenizer=tok, max_new_tokens=4, batch_size=1)
+    ckpt = tmp_path / "ckpt.jsonl"
+    first = sample_and_score(model, queries, refs, exact_numeric, 2, checkpoint=ckpt,
+                             **kw)
+    lines = open(ckpt).read().splitlines(keepends=True)
+    # a duplicated record and a torn last line, as after a crash mid-write
+    with open(ckpt, "w") as fh:
+        fh.writelines(lines[:2] + lines[1:2] + [lines[2][:25]])
+    res = sample_and_score(model, queries, refs, exact_numeric, 2, checkpoint=ckpt,
+                           **kw)
+    assert res.completions == first.completions
+    records = _lines(ckpt)[1:]
+    assert sorted(r["id"] for r in records) == [0, 0, 1, 2]  # old duplicate kept once on read
+    assert len(res.ids) == 3
+
+
+def test_checkpoint_refuses_other_settings(tiny_llama_path, tmp_path):
+    model, tok = load_lm(tiny_llama_path)
+    ckpt = tmp_path / "ckpt.jsonl"
+    sample_and_score(model, ["a"], [1], exact_numeric, 2, tokenizer=tok,
+                     max_new_tokens=3, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="temperature: checkpoint 0.7 vs now 0.9"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2, tokenizer=tok,
+                         max_new_tokens=3, checkpoint=ckpt, temperature=0.9)
+    with pytest.raises(ValueError, match="another text"):
+        sample_and_score(model, ["b"], [1], exact_numeric, 2, tokenizer=tok,
+                         max_new_tokens=3, checkpoint=ckpt)
+
+
+def test_kill_and_restart_subprocess(tiny_llama_path, tmp_path):
+    """SIGKILL a collection after its first checkpoint; the restart completes it."""
+    ckpt = tmp_path / "ckpt.jsonl"
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        from skadapt.sampling import sample_and_score
+        def slow(completion, reference):
+            time.sleep(float(sys.argv[1]))
+            return 1.0
+        slow.__qualname__ = "slow"
+        res = sample_and_score({tiny_llama_path!r}, [f"q{{i}}" for i in range(12)],
+                               list(range(12)), slow, 2, batch_size=2,
+                               max_new_tokens=4, checkpoint={str(ckpt)!r})
+        print(res.rewards.shape)
+    """))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, str(script), "0.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if ckpt.exists() and len(ckpt.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len([r for r in _lines(ckpt) if r["type"] == "query"])
+    assert 2 <= n_before < 12, "killed too late to test a restart"
+    out = subprocess.run([sys.executable, str(script), "0"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    ids = [r["id"] for r in _lines(ckpt) if r["type"] == "query"]
+    assert sorted(ids) == list(range(12))
+
+
+def test_vllm_missing_is_a_clean_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ImportError, match="optional extra"):
+        sample_and_score("some/model", ["a"], [1], exact_numeric, 2, backend="vllm")
+
+
+def test_query_seed_stable():
+    assert query_seed(0, "q00001") == query_seed(0, "q00001")
+    assert len({query_seed(s, i) for s in range(3) for i in range(50)}) == 150
