@@ -410,7 +410,7 @@ class HiddenStateFeaturizer(TransformerMixin, BaseEstimator):
         containing ``"{query}"`` is filled in; ``None`` uses the raw query.
     batch_size : int, default=32
         Queries per forward pass. Queries are sorted by length first, so batches
-        carry little padding. On a GPU, 128 or more is usually faster.
+        carry little padding. On a GPU, try larger batches (see docs/featurizer.md).
     max_length : int, default=None
         Prompts longer than this many tokens keep their *last* ``max_length``
         tokens (the generation position survives), with a warning. ``None``:
