@@ -108,13 +108,29 @@ def _next_token_probs(logits, temperature, top_p):
     return probs
 
 
+_CACHE_ARG = {}
+
+
+def _cache_arg(model):
+    """``"cache"`` (transformers >= 5.24) or the older ``"past_key_values"``."""
+    cls = type(model)
+    if cls not in _CACHE_ARG:
+        import inspect
+
+        params = inspect.signature(model.forward).parameters
+        _CACHE_ARG[cls] = "cache" if "cache" in params else "past_key_values"
+    return _CACHE_ARG[cls]
+
+
 def _forward(model, input_ids, attention_mask, position_ids, cache):
+    name = _cache_arg(model)
     out = model(
         input_ids=input_ids, attention_mask=attention_mask,
-        position_ids=position_ids, past_key_values=cache, use_cache=True,
-        logits_to_keep=1,
+        position_ids=position_ids, use_cache=True, logits_to_keep=1,
+        **{name: cache},
     )
-    return out.logits[:, -1, :], out.past_key_values
+    new_cache = getattr(out, name, None)
+    return out.logits[:, -1, :], cache if new_cache is None else new_cache
 
 
 class _BufferedLayer:

@@ -143,3 +143,37 @@ def test_shipped_dataset_meets_the_bars():
     np.testing.assert_allclose(majority_vote_curve(data.answers[:50],
                                                    data.reference[:50])[:, 0],
                                rate[:50])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _SHIPPED, reason="dataset not collected yet")
+def test_shipped_dataset_regenerates(smollm2):
+    """Resampling the first batch (8 queries x 32 samples) with the stored settings
+    gives back the stored completions (same seeds, same batch composition)."""
+    import torch
+
+    from skadapt.sampling import sample_and_score
+    from skadapt.verifiers import exact_numeric
+
+    data = load_arithmetic(return_completions=True)
+    prov = data.provenance
+    sampling = prov["sampling"]
+    b = sampling["batch_size"]
+    model, tok = smollm2
+    threads = torch.get_num_threads()
+    torch.set_num_threads(prov.get("n_threads") or 1)
+    try:
+        res = sample_and_score(
+            model, list(data.queries[:b]), list(data.reference[:b]), exact_numeric,
+            sampling["n_samples"], tokenizer=tok, ids=list(data.ids[:b]),
+            prompt_template=prov["prompt_template"],
+            max_new_tokens=sampling["max_new_tokens"],
+            temperature=sampling["temperature"], top_p=sampling["top_p"],
+            stop_strings=sampling["stop_strings"], batch_size=b,
+            random_state=sampling["random_state"])
+    finally:
+        torch.set_num_threads(threads)
+    same = np.mean(np.array(res.completions, dtype=object) == data.completions[:b])
+    assert same >= 0.9, same
+    np.testing.assert_allclose(res.rewards.mean(1), data.outcomes[:b].mean(1),
+                               atol=0.15)
