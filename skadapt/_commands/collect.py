@@ -47,6 +47,17 @@ def configure(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _command_line(args):
+    """The ``skadapt collect`` call that reproduces this run, every setting spelled out."""
+    parts = ["skadapt", "collect"]
+    for name in ("n_queries", "n_samples", "seed", "output", "model", "temperature",
+                 "top_p", "max_new_tokens", "batch_size", "n_threads", "backend"):
+        parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    if args.no_stop_newline:
+        parts.append("--no-stop-newline")
+    return " ".join(parts)
+
+
 def main(args):
     import os
 
@@ -81,7 +92,7 @@ def main(args):
     )
     paths = datasets.write_dataset(
         args.output, tasks, result, seed=args.seed, model_info=model_info,
-        command=" ".join(["skadapt"] + sys.argv[1:]) if sys.argv else "skadapt collect",
+        command=_command_line(args),
         n_threads=args.n_threads,
     )
     for path in paths:
