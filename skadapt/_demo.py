@@ -52,30 +52,31 @@ class DemoData:
     provenance: dict = field(default_factory=dict)
 
 
-def load_demo_data(max_queries=None, random_state=0):
-    """Load the shipped dataset; ``max_queries`` keeps a family-stratified subset."""
+def load_demo_data(path=None, max_queries=None, random_state=0):
+    """Load the shipped dataset (or one written by ``skadapt collect`` at ``path``).
+
+    ``max_queries`` keeps a subset stratified by task family.
+    """
     from skadapt.datasets import load_arithmetic
 
-    data = load_arithmetic()
-    frame = data.frame
-    n = len(frame)
+    data = load_arithmetic(path=path)
+    n = len(data.queries)
     keep = np.arange(n)
     if max_queries is not None and max_queries < n:
         from sklearn.model_selection import train_test_split
 
         keep, _ = train_test_split(
             keep, train_size=int(max_queries), random_state=random_state,
-            stratify=frame["family"].to_numpy(),
+            stratify=data.family,
         )
         keep = np.sort(keep)
-    references = pd.to_numeric(frame["answer"], errors="coerce").to_numpy(dtype=float)
     return DemoData(
-        queries=frame["query"].to_numpy(dtype=object)[keep],
-        family=frame["family"].to_numpy(dtype=object)[keep],
-        outcomes=np.asarray(data.outcomes, dtype=float)[keep],
-        answers=np.asarray(data.answers_numeric, dtype=float)[keep],
-        references=references[keep],
-        is_train=(frame["split"].to_numpy() == "train")[keep],
+        queries=data.queries[keep],
+        family=data.family[keep],
+        outcomes=data.outcomes[keep],
+        answers=data.answers[keep],
+        references=data.reference[keep].astype(float),
+        is_train=data.train_mask[keep],
         provenance=dict(data.provenance),
     )
 
@@ -179,18 +180,6 @@ def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
         _baselines.fit_predict(_baselines.text_baseline(), list(queries_train), y_train,
                                list(queries_test)))
     return pd.DataFrame(rows)
-
-
-def majority_vote_success(answers, references, k, *, n_draws=2000, random_state=0):
-    """Probability that a majority vote over ``k`` samples is correct, per query.
-
-    Monte Carlo over ``n_draws`` random ``k``-subsets of the stored samples
-    (without replacement); ties between answers are broken uniformly at
-    random, and a subset with no numeric answer fails.
-    """
-    from skadapt.datasets import majority_vote_success as exact_or_mc
-
-    return exact_or_mc(answers, references, k)
 
 
 def preference_from_success(p_strong, p_weak):
@@ -312,11 +301,11 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
              routing_k=5, fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
              graded_budgets=(1, 2, 4, 8), n_repeats=3, max_queries=None,
              model="smollm2", layer=-1, n_resamples=1000, random_state=0,
-             output_dir=None, plots=True, log=print, verbose=0):
+             data_path=None, output_dir=None, plots=True, log=print, verbose=0):
     """Run every step; write tables (and plots) to ``output_dir`` when given."""
     timings = {}
     t0 = time.perf_counter()
-    data = load_demo_data(max_queries=max_queries, random_state=random_state)
+    data = load_demo_data(data_path, max_queries=max_queries, random_state=random_state)
     timings["load"] = time.perf_counter() - t0
     n_samples = data.outcomes.shape[1]
     if max_budget is None:
@@ -353,7 +342,9 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
 
     # routing: weak = one sample, strong = majority vote over routing_k samples
     t = time.perf_counter()
-    p_strong = majority_vote_success(data.answers, data.references, routing_k)
+    from skadapt.datasets import majority_vote_outcomes
+
+    p_strong = majority_vote_outcomes(data.answers, data.references, routing_k)
     p_weak = targets.success_rate(data.outcomes)
     pref = preference_from_success(p_strong, p_weak)
     route_probe = _success_probe(random_state).fit(features[tr], pref[tr])

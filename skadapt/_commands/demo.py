@@ -14,6 +14,9 @@ def configure(parser):
                         help="random re-splits to repeat the comparison on (default: 3)")
     parser.add_argument("--max-queries", type=int, default=None,
                         help="use a family-stratified subset of this many queries")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="a dataset written by `skadapt collect` (default: the "
+                             "shipped SmolLM2 arithmetic dataset)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -30,7 +33,7 @@ def main(args):
     result = run_demo(
         probe=args.probe, budgets=tuple(args.budgets), routing_k=args.routing_k,
         n_repeats=args.repeats, max_queries=args.max_queries,
-        random_state=args.seed, output_dir=args.output, plots=not args.no_plots,
+        random_state=args.seed, data_path=args.data, output_dir=args.output, plots=not args.no_plots,
         verbose=args.verbose,
     )
     print()
