@@ -59,3 +59,33 @@ def test_best_of_k_experiment_table():
     assert {"offline", "online_gain", "online_share_of_oracle_gain"} <= set(table.columns)
     assert np.all((table["online_share_of_oracle_gain"] > 0)
                   & (table["online_share_of_oracle_gain"] <= 1 + 1e-9))
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_on_a_subset(tmp_path, monkeypatch):
+    """The whole demo with the real SmolLM2 on a small stratified subset."""
+    from skadapt._demo import format_report, load_demo_data, run_demo
+
+    monkeypatch.setenv("SKADAPT_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_demo(max_queries=96, budgets=(1, 2, 4), n_repeats=1, n_resamples=50,
+                      graded_budgets=(1, 2), output_dir=tmp_path / "out",
+                      log=lambda *a: None)
+    data = load_demo_data(max_queries=96)
+    R_test = data.outcomes[~data.is_train]
+    # uniform best-of-k is the exact estimator at k
+    for _, row in result.best_of_k.iterrows():
+        assert row["uniform"] == pytest.approx(metrics.expected_success(R_test, int(row.budget)))
+        assert row["oracle"] >= row["uniform"] - 1e-12
+        assert row["uniform_low"] <= row["uniform"] <= row["uniform_high"]
+    assert list(result.best_of_k.budget) == [1, 2, 4]
+    assert {"uniform", "online", "offline", "oracle", "online_saved", "online_gain",
+            "online_share_of_oracle_gain"} <= set(result.best_of_k.columns)
+    assert len(result.probe_table) == 5
+    assert set(result.routing_summary.router) == {
+        "random", "oracle", "preference probe (Eq. 8)", "best-of-k probe (Eq. 13-14)"}
+    report = format_report(result)
+    assert "Best-of-k" in report and "APGR" in report
+    names = {p.name for p in result.files}
+    assert {"report.md", "best_of_k.csv", "allocation_curve.png", "calibration.png",
+            "allocation_by_difficulty.png"} <= names
+    assert (tmp_path / "out" / "allocation_curve.png").stat().st_size > 10_000
