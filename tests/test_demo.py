@@ -62,11 +62,10 @@ def test_best_of_k_experiment_table():
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_on_a_subset(tmp_path, monkeypatch):
+def test_demo_end_to_end_on_a_subset(tmp_path):
     """The whole demo with the real SmolLM2 on a small stratified subset."""
     from skadapt._demo import format_report, load_demo_data, run_demo
 
-    monkeypatch.setenv("SKADAPT_CACHE_DIR", str(tmp_path / "cache"))
     result = run_demo(max_queries=96, budgets=(1, 2, 4), n_repeats=1, n_resamples=50,
                       graded_budgets=(1, 2), output_dir=tmp_path / "out",
                       log=lambda *a: None)
