@@ -134,6 +134,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of all measurements; best kept")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--padding-only", type=int, default=None, metavar="N",
+                        help="only print the padding overhead of length-sorted batches "
+                             "for N queries (tokenizer only, no model run)")
     args = parser.parse_args(argv)
 
     import torch
@@ -144,6 +147,14 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     model, tok = load_lm("smollm2")
+    if args.padding_only:
+        ids, _ = encode_queries(tok, make_queries(args.padding_only), "chat")
+        lengths = np.array([len(r) for r in ids])
+        batches = length_sorted_batches(lengths, args.batch_size)
+        padded = sum(len(b) * lengths[b].max() for b in batches)
+        print(f"{args.padding_only} queries, batch {args.batch_size}: padding overhead "
+              f"{100 * (padded / lengths.sum() - 1):.1f}% of the real tokens")
+        return 0
     queries = make_queries(args.n_queries)
     ids, _ = encode_queries(tok, queries, "chat")
     lengths = np.array([len(r) for r in ids])

@@ -366,6 +366,22 @@ def test_grid_search_with_cached_featurizer(tiny_llama_path, tmp_path):
         handle.remove()
 
 
+def test_grid_search_with_frozen_featurizer(tiny_llama_path, tmp_path):
+    """FrozenEstimator: fitted once, never cloned or refitted by the search."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    queries = [f"question {i}" for i in range(9)]
+    y = np.arange(9.0)
+    feat = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path)).fit(queries)
+    pipe = make_pipeline(FrozenEstimator(feat), Ridge())
+    search = GridSearchCV(pipe, {"ridge__alpha": [0.1, 1.0]}, cv=3).fit(queries, y)
+    assert search.best_estimator_[0].estimator is feat
+    assert search.predict(queries[:2]).shape == (2,)
+
+
 def test_precomputed_features_pattern(tiny_llama_path):
     """The cheapest GridSearchCV: featurize once, search over the downstream steps."""
     from sklearn.linear_model import Ridge
