@@ -47,13 +47,13 @@ def make_queries(n, seed=0):
     stems = [
         "What is {a} + {b}?",
         "Solve for x: {a}x + {b} = {c}.",
-        "A train leaves at {a} km/h and another at {b} km/h from towns {c} km apart. "
-        "When do they meet, and how far from the first town?",
+        ("A train leaves at {a} km/h and another at {b} km/h from towns {c} km apart. "
+         "When do they meet, and how far from the first town?"),
         "Write a short poem about the number {a}.",
-        "Explain, step by step, why the sum of the first {a} odd numbers is a perfect "
-        "square, and give a proof by induction that works for every positive integer.",
-        "Write a Python function that returns the {a}th Fibonacci number in O(log n) "
-        "time, with a docstring and two tests.",
+        ("Explain, step by step, why the sum of the first {a} odd numbers is a perfect "
+         "square, and give a proof by induction that works for every positive integer."),
+        ("Write a Python function that returns the {a}th Fibonacci number in O(log n) "
+         "time, with a docstring and two tests."),
         "Summarise the causes of the French Revolution in {a} sentences.",
         "If a rectangle has perimeter {c} and one side of length {a}, what is its area?",
     ]
@@ -143,7 +143,11 @@ def main(argv=None):
     from transformers import pipeline
 
     from skadapt._lm import format_prompt, load_lm
-    from skadapt.featurizer import HiddenStateFeaturizer, encode_queries, length_sorted_batches
+    from skadapt.featurizer import (
+        HiddenStateFeaturizer,
+        encode_queries,
+        length_sorted_batches,
+    )
 
     torch.set_num_threads(args.threads)
     model, tok = load_lm("smollm2")
@@ -161,7 +165,7 @@ def main(argv=None):
     n_tokens = int(lengths.sum())
     batches = length_sorted_batches(lengths, args.batch_size)
     padded = sum(len(b) * lengths[b].max() for b in batches)
-    rows = int(round(padded / len(batches)))
+    rows = round(padded / len(batches))
     n_naive = args.n_naive or max(1, len(queries) // 2)
     naive_tokens = int(lengths[:n_naive].sum())
     prompts = [format_prompt(tok, q) for q in queries]

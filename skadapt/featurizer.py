@@ -288,7 +288,7 @@ def pooled_hidden_states(model, input_ids, attention_mask, *, layer, pooling="la
         def stop(module, args, kw):
             # the model may be shared between threads: only stop our own pass
             if threading.get_ident() != owner:
-                return None
+                return
             captured["h"] = args[0] if args else kw["hidden_states"]
             raise _StopForward
 

@@ -269,8 +269,9 @@ def test_named_model_is_loaded_once(tiny_llama_path):
 
 
 def test_pickle_stores_no_weights_and_reloads(tiny_llama_path):
-    import joblib
     import io
+
+    import joblib
 
     feat = HiddenStateFeaturizer(tiny_llama_path, layer=2).fit(QUERIES)
     X = feat.transform(QUERIES)

@@ -39,7 +39,7 @@ def toy():
 
 def fit_toy(path, toy, **kw):
     queries, R, _ = toy
-    params = dict(max_iter=12, learning_rate_init=3e-3, batch_size=8, random_state=0)
+    params = {"max_iter": 12, "learning_rate_init": 3e-3, "batch_size": 8, "random_state": 0}
     params.update(kw)
     return LoRAProbe(path, **params).fit(queries, R)
 
