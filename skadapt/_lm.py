@@ -109,6 +109,19 @@ def _converted_copy(folder: str, gguf_file: str) -> Path:
 
 
 def _load_uncached(source, gguf_file, revision):
+    # skadapt is silent by default: hide transformers' per-load progress bars
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return _load_uncached_quietly(source, gguf_file, revision)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+
+
+def _load_uncached_quietly(source, gguf_file, revision):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {}
