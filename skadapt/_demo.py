@@ -362,7 +362,8 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     from skadapt.verifiers import graded_reward
 
     G = graded_reward(data.answers, data.references[:, None])
-    graded_max = max(graded_budgets)
+    # a cap above the largest average budget, so the allocation is not forced
+    graded_max = min(n_samples, 2 * max(graded_budgets))
     graded_curves, graded_report = graded_experiment(
         features[tr], G[tr], features[te], G[te], budgets=graded_budgets,
         max_budget=graded_max, random_state=random_state, n_resamples=n_resamples)
