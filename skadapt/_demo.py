@@ -33,6 +33,7 @@ from skadapt import metrics, targets
 from skadapt.evaluation import (
     allocation_budgets,
     allocation_curves,
+    bootstrap_interval,
     per_query_value,
 )
 
@@ -152,6 +153,13 @@ def best_of_k_experiment(R_test, pred_test, *, budgets, held_out, max_budget,
                                         uniform_k, uniform_q)
             row[f"{method}_saved"] = float(s.compute_saved[0])
             row[f"{method}_gain"] = float(s.quality_gain[0])
+        # paired bootstrap interval of the gain at equal compute (same queries)
+        diff = (per_query_value(R_test, allocation_budgets(
+                    R_test, pred_test, budget, method="online", max_budget=max_budget))
+                - per_query_value(R_test, np.full(len(R_test), int(budget))))
+        row["online_gain_low"], row["online_gain_high"] = (
+            float(v) for v in bootstrap_interval(diff, n_resamples=n_resamples,
+                                                 random_state=random_state))
         gap = row["oracle"] - row["uniform"]
         row["online_share_of_oracle_gain"] = (
             (row["online"] - row["uniform"]) / gap if gap > 1e-12 else np.nan
@@ -484,7 +492,8 @@ def format_report(result):
         saved = row.get("online_saved", np.nan)
         lines.append(
             f"| {row.budget:g} | " + " | ".join(cells)
-            + f" | {saved:.0%} | {row.online_gain:+.3f} | "
+            + f" | {saved:.0%} | {row.online_gain:+.3f} "
+            + f"[{row.online_gain_low:+.3f}, {row.online_gain_high:+.3f}] | "
             + f"{row.online_share_of_oracle_gain:.0%} |"
         )
     lines += ["", "Compute saved = 1 - (average budget) / (uniform budget reaching the "
