@@ -397,6 +397,15 @@ class SamplingResult:
     config: dict = field(default_factory=dict)
 
 
+def _plain(value):
+    """A JSON-serialisable copy of a reference answer (numpy scalars -> Python)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
 def _verifier_name(verifier):
     module = getattr(verifier, "__module__", None) or ""
     name = getattr(verifier, "__qualname__", None) or type(verifier).__qualname__
@@ -660,7 +669,7 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
                 scored = [_score(verifier, c, references[i]) for c in comps]
                 record = {
                     "type": "query", "id": ids[i], "query": queries[i],
-                    "reference": references[i], "completions": comps,
+                    "reference": _plain(references[i]), "completions": comps,
                     "rewards": [None if math.isnan(r) else r for r, _ in scored],
                     "errors": [e for _, e in scored], "n_tokens": ntok,
                     "seconds": seconds / len(chunk),

@@ -274,3 +274,15 @@ def test_vllm_missing_is_a_clean_error(monkeypatch):
 def test_query_seed_stable():
     assert query_seed(0, "q00001") == query_seed(0, "q00001")
     assert len({query_seed(s, i) for s in range(3) for i in range(50)}) == 150
+
+
+def test_numpy_references_are_accepted(tiny_llama_path, tmp_path):
+    """References straight from a dataset (numpy int64) checkpoint as plain JSON."""
+    from skadapt.sampling import sample_and_score
+    from skadapt.verifiers import exact_numeric
+
+    refs = np.array([3, 4], dtype=np.int64)
+    res = sample_and_score(tiny_llama_path, ["1+2?", "2+2?"], refs, exact_numeric, 2,
+                           max_new_tokens=3, random_state=0,
+                           checkpoint=tmp_path / "ckpt.jsonl")
+    assert res.rewards.shape == (2, 2)
