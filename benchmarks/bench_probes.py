@@ -151,12 +151,20 @@ def print_quality(title, rows, uniform, oracle, timings):
 
 
 def quality(args):
-    if args.data:
+    if args.data == "shipped":
+        # the shipped SmolLM2 dataset, its fixed split, and the demo's cached features
+        from skadapt._demo import featurize, load_demo_data
+
+        demo = load_demo_data()
+        X, R = featurize(demo.queries), demo.outcomes
+        train, test = np.flatnonzero(demo.is_train), np.flatnonzero(~demo.is_train)
+    elif args.data:
         data = np.load(args.data)
         X, R = data["X"], data["R"]
         n_test = int(len(X) * args.test_fraction)
         order = np.random.default_rng(args.seed).permutation(len(X))
         test, train = order[:n_test], order[n_test:]
+    if args.data:
         rows, uniform, oracle, timings = run_quality(
             X[train], R[train], X[test], R[test], max_budget=min(16, R.shape[1]), seed=args.seed)
         print_quality(f"{args.data}: {len(train)} train / {len(test)} test queries, "
@@ -208,7 +216,8 @@ def main(argv=None):
     q.add_argument("--m-train", type=int, default=32)
     q.add_argument("--m-test", type=int, default=64)
     q.add_argument("--d", type=int, default=32)
-    q.add_argument("--data", help="npz file with X (n, d) and R (n, m) outcomes")
+    q.add_argument("--data", help="npz file with X (n, d) and R (n, m) outcomes, or "
+                                  "'shipped' for the SmolLM2 arithmetic dataset")
     q.add_argument("--test-fraction", type=float, default=0.3)
     q.add_argument("--seed", type=int, default=0)
     t = sub.add_parser("timing")
