@@ -14,23 +14,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "FAMILIES",
-    "DEFAULT_MIX",
     "ANSWER_SUFFIX",
+    "DEFAULT_MIX",
+    "FAMILIES",
     "make_arithmetic_tasks",
 ]
 
 ANSWER_SUFFIX = " Answer with just the number."
 
-_WORDS = (
-    "apple banana cherry strawberry mississippi letter coffee balloon bookkeeper "
-    "committee address success tomorrow pepper giraffe assessment parallel "
-    "banana butterfly occurrence grammar hello yellow seventeen elephant "
-    "bubble puzzle cinnamon rhythm possession raccoon kangaroo broccoli "
-    "spaghetti vacuum necessary millennium embarrass accommodate referee "
-    "tennessee engineer sleeve cookie mommy daddy summer winter llama "
-    "google noodle excellent beekeeper reference attendee bottle apparent"
-).split()
+_WORDS = ["apple", "banana", "cherry", "strawberry", "mississippi", "letter", "coffee", "balloon", "bookkeeper", "committee", "address", "success", "tomorrow", "pepper", "giraffe", "assessment", "parallel", "banana", "butterfly", "occurrence", "grammar", "hello", "yellow", "seventeen", "elephant", "bubble", "puzzle", "cinnamon", "rhythm", "possession", "raccoon", "kangaroo", "broccoli", "spaghetti", "vacuum", "necessary", "millennium", "embarrass", "accommodate", "referee", "tennessee", "engineer", "sleeve", "cookie", "mommy", "daddy", "summer", "winter", "llama", "google", "noodle", "excellent", "beekeeper", "reference", "attendee", "bottle", "apparent"]
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh",
              "eighth"]
@@ -77,8 +69,8 @@ def _count_letters(rng, level):
         letter = word[int(rng.integers(len(word)))]
     else:
         letter = _LETTERS[int(rng.integers(26))]
-    return (f"How many times does the letter '{letter}' appear in the word "
-            f"'{word}'?", word.count(letter))
+    text = f"How many times does the letter '{letter}' appear in the word '{word}'?"
+    return text, word.count(letter)
 
 
 def _list_lookup(rng, level):
@@ -255,7 +247,7 @@ def train_test_split_labels(family, *, test_size=0.25, random_state=0):
     labels = np.array(["train"] * len(family), dtype=object)
     for fam in sorted(set(family.tolist())):
         members = np.flatnonzero(family == fam)
-        n_test = int(round(test_size * len(members)))
+        n_test = round(test_size * len(members))
         labels[rng.permutation(members)[:n_test]] = "test"
     return labels
 

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "generate_shared",
-    "sample_and_score",
     "SamplingResult",
+    "generate_shared",
     "query_seed",
+    "sample_and_score",
 ]
 
 _CHECKPOINT_VERSION = 1
@@ -415,7 +415,7 @@ def _verifier_name(verifier):
 def _score(verifier, completion, reference):
     try:
         reward = float(verifier(completion, reference))
-    except Exception as exc:  # a verifier bug costs one sample, never the run
+    except Exception as exc:  # noqa: BLE001 - a verifier bug costs one sample, never the run
         return math.nan, f"{type(exc).__name__}: {exc}"
     return reward, None
 
@@ -461,8 +461,7 @@ def _append_records(path, records, header=None):
     with open(path, "a", encoding="utf-8") as fh:
         if header is not None:
             fh.write(json.dumps(header) + "\n")
-        for record in records:
-            fh.write(json.dumps(record) + "\n")
+        fh.writelines(json.dumps(record) + "\n" for record in records)
         fh.flush()
         os.fsync(fh.fileno())
 

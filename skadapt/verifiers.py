@@ -20,8 +20,8 @@ import re
 import numpy as np
 
 __all__ = [
-    "extract_last_number",
     "exact_numeric",
+    "extract_last_number",
     "graded_numeric",
     "graded_reward",
 ]

@@ -5,11 +5,17 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skadapt.datasets import (
-    DATASET_FILE, FAMILIES, load_arithmetic, majority_vote_curve,
-    majority_vote_outcomes, make_arithmetic_tasks, write_dataset,
+    DATASET_FILE,
+    FAMILIES,
+    load_arithmetic,
+    majority_vote_curve,
+    majority_vote_outcomes,
+    make_arithmetic_tasks,
+    write_dataset,
 )
 from skadapt.sampling import SamplingResult
 

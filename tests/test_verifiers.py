@@ -2,10 +2,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skadapt.verifiers import (
-    exact_numeric, extract_last_number, graded_numeric, graded_reward,
+    exact_numeric,
+    extract_last_number,
+    graded_numeric,
+    graded_reward,
 )
 
 
