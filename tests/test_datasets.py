@@ -183,3 +183,19 @@ def test_shipped_dataset_regenerates(smollm2):
     assert same >= 0.9, same
     np.testing.assert_allclose(res.rewards.mean(1), data.outcomes[:b].mean(1),
                                atol=0.15)
+
+
+@pytest.mark.skipif(not _SHIPPED, reason="dataset not collected yet")
+def test_generator_still_makes_the_shipped_queries():
+    """`skadapt collect` regenerates the shipped data only while the task generator
+    and the split are unchanged."""
+    from skadapt.datasets import train_test_split_labels
+
+    data = load_arithmetic()
+    seed = data.provenance["task_seed"]
+    tasks = make_arithmetic_tasks(len(data.queries), random_state=seed)
+    np.testing.assert_array_equal(tasks["query"].to_numpy(), data.queries)
+    np.testing.assert_array_equal(tasks["answer"].to_numpy(), data.reference)
+    np.testing.assert_array_equal(
+        train_test_split_labels(tasks["family"].to_numpy(), random_state=seed),
+        data.split)
