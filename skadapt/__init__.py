@@ -30,7 +30,7 @@ _LAZY = {
 
 _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
-    "sampling", "datasets", "display", "evaluation",
+    "sampling", "datasets", "display", "evaluation", "verifiers",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]

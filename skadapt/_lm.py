@@ -259,3 +259,25 @@ def format_prompt(tokenizer, query, template="chat"):
         f"prompt template must be 'chat', None, or a string containing '{{query}}'; "
         f"got {template!r}"
     )
+
+
+def pad_batch(rows, pad_id, padding_side="right"):
+    """``(input_ids, attention_mask)`` int64 tensors for a list of id lists.
+
+    Pads without touching the tokenizer (whose ``padding_side`` is shared by
+    every user of a model loaded through :func:`load_lm`).
+    """
+    import torch
+
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        r = torch.as_tensor(r, dtype=torch.long)
+        if padding_side == "left":
+            input_ids[i, width - len(r):] = r
+            mask[i, width - len(r):] = 1
+        else:
+            input_ids[i, :len(r)] = r
+            mask[i, :len(r)] = 1
+    return input_ids, mask

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_memory
 
 from ._compat import HasMethods, Interval, StrOptions, check_is_fitted
-from ._lm import SMOLLM2_ALIAS, format_prompt, load_lm, resolve_model_source
+from ._lm import SMOLLM2_ALIAS, format_prompt, load_lm, pad_batch, resolve_model_source
 
 __all__ = ["HiddenStateFeaturizer"]
 
@@ -134,24 +134,6 @@ def length_sorted_batches(lengths, batch_size):
     """
     order = np.argsort(-np.asarray(lengths), kind="stable")
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def pad_batch(rows, pad_id, padding_side="right"):
-    """``(input_ids, attention_mask)`` int64 tensors for a list of id lists."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        r = torch.as_tensor(r, dtype=torch.long)
-        if padding_side == "left":
-            input_ids[i, width - len(r):] = r
-            mask[i, width - len(r):] = 1
-        else:
-            input_ids[i, :len(r)] = r
-            mask[i, :len(r)] = 1
-    return input_ids, mask
 
 
 # ---------------------------------------------------------------------------

@@ -299,15 +299,13 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
     if tokenizer.pad_token_id is None:
         raise ValueError("tokenizer has no pad token; set tokenizer.pad_token")
 
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        enc = tokenizer(prompts, return_tensors="pt", padding=True,
-                        add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = old_side
-    input_ids = enc["input_ids"].to(model.device)
-    attention_mask = enc["attention_mask"].to(model.device)
+    from skadapt._lm import pad_batch
+
+    # left padding, without changing the shared tokenizer's padding_side
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    input_ids, attention_mask = pad_batch(ids, tokenizer.pad_token_id, "left")
+    input_ids = input_ids.to(model.device)
+    attention_mask = attention_mask.to(model.device)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp_min(0)
 
     tokens = [[[] for _ in range(k)] for _ in range(n_prompts)]
