@@ -3,7 +3,9 @@
 
 def configure(parser):
     parser.add_argument("--probe", choices=["mlp", "lora"], default="mlp",
-                        help="MLP on hidden states (default) or LoRA fine-tune of the LM")
+                        help="best-of-k probe: MLP on hidden states (default) or a LoRA "
+                             "fine-tune of the LM (slow on CPU); the routing, graded-reward "
+                             "and re-split parts always use the MLP")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8, 16],
                         metavar="B", help="average budgets per query (default: 1 2 4 8 16)")
     parser.add_argument("--output", default="skadapt_output",
