@@ -370,6 +370,21 @@ class TrainingResult:
     n_iter: int = 0
     converged: bool = False
 
+    def store(self, estimator, module):
+        """Set the fitted attributes of ``estimator`` (MLPRegressor's names).
+
+        ``module_``, ``loss_curve_``, ``n_iter_``, and ``validation_scores_`` /
+        ``best_validation_score_`` with early stopping or ``best_loss_`` without.
+        """
+        estimator.module_ = module
+        estimator.loss_curve_ = self.loss_curve
+        estimator.n_iter_ = self.n_iter
+        stopped_early = bool(estimator.early_stopping)
+        estimator.validation_scores_ = self.validation_scores if stopped_early else None
+        estimator.best_validation_score_ = (
+            self.best_validation_score if stopped_early else None)
+        estimator.best_loss_ = None if stopped_early else self.best_loss
+
 
 def _trainable(module):
     return [(n, p) for n, p in module.named_parameters() if p.requires_grad]

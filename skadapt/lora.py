@@ -512,17 +512,7 @@ class LoRAProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator):
             n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
             name=type(self).__name__,
         )
-        self.module_ = module
-        self.loss_curve_ = result.loss_curve
-        self.n_iter_ = result.n_iter
-        if self.early_stopping:
-            self.validation_scores_ = result.validation_scores
-            self.best_validation_score_ = result.best_validation_score
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = result.best_loss
+        result.store(self, module)
         return self
 
     # ------------------------------------------------------------------ predict
