@@ -183,7 +183,7 @@ class SuccessCalibrationDisplay:
     prob_true : ndarray of shape (n_bins,)
         Mean empirical success rate per bin.
     y_prob : ndarray of shape (n_queries,)
-        The predictions themselves (for the histogram).
+        The predictions themselves.
     name : str, default=None
         Legend label.
 
