@@ -228,3 +228,23 @@ def test_sklearn_api_checks(check):
     from sklearn.utils import estimator_checks
 
     getattr(estimator_checks, check)("LoRAProbe", LoRAProbe())
+
+
+@pytest.mark.slow
+def test_lora_probe_on_smollm2(smollm2, tmp_path):
+    """The real SmolLM2: one epoch of LoRA on a few queries, adapter-only persistence."""
+    from skadapt.datasets import load_arithmetic
+
+    data = load_arithmetic()
+    queries, R = list(data.queries[:24]), data.outcomes[:24]
+    probe = LoRAProbe("smollm2", max_iter=1, batch_size=8, random_state=0)
+    probe.fit(queries, R)
+    lam = probe.transform(queries[:5])
+    assert lam.shape == (5, 1) and np.all((lam > 0) & (lam < 1))
+    blob = pickle.dumps(probe)
+    n_base = sum(p.numel() for p in smollm2[0].parameters())
+    assert len(blob) < 0.05 * 4 * n_base  # adapters + head, not the base weights
+    np.testing.assert_allclose(pickle.loads(blob).transform(queries[:5]), lam, atol=1e-5)
+    probe.save(tmp_path / "probe")
+    np.testing.assert_allclose(LoRAProbe.load(tmp_path / "probe").transform(queries[:5]),
+                               lam, atol=1e-5)
