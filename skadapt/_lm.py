@@ -84,9 +84,10 @@ def resolve_model_source(model, gguf_file=None):
     model = os.fspath(model)
     if model == SMOLLM2_ALIAS:
         return smollm2_location()
+    # hub ids are "name" or "org/name"; anything else names a local path
     looks_local = (
         model.startswith((".", "/", "~"))
-        or os.sep in model.rstrip(os.sep).split(os.sep, 1)[-1]
+        or model.rstrip(os.sep).count(os.sep) > 1
         or os.path.exists(model)
     )
     expanded = os.path.expanduser(model)

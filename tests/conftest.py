@@ -116,6 +116,21 @@ def smollm2():
     return load_lm("smollm2")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a test module's tiny torch networks on one intra-op thread.
+
+    On a shared 2-core machine two threads fight other processes and run tiny
+    networks many times slower. The library never changes this setting; tests do.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

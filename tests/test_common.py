@@ -66,18 +66,7 @@ def EXPECTED_FAILED_CHECKS(estimator):
     return _EXPECTED_FAILURES.get(type(estimator).__name__, {})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The torch probes train tiny networks; on a loaded 2-core machine two intra-op
-    # threads run them ~30x slower. The library never changes this setting.
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
+@pytest.mark.usefixtures("one_torch_thread")
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():

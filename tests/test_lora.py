@@ -18,13 +18,10 @@ N = 32
 
 
 @pytest.fixture(autouse=True)
-def quiet():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops on a shared machine: 1 thread is faster
+def quiet(one_torch_thread):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -31,17 +31,8 @@ from skadapt.metrics import probe_report
 from skadapt.probes import MarginalRewardRegressor, SuccessProbClassifier
 from skadapt.targets import geometric_marginal_rewards, marginal_rewards, success_rate
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny networks on a shared 2-core machine: two intra-op threads fight other
-    # processes and run ~30x slower. The library never changes this; the tests do.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 
 def synthetic(n, d=8, m=32, seed=0, scale=2.0):
