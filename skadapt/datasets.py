@@ -13,14 +13,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from skadapt import _tasks
+from skadapt._tasks import TEMPLATES
+
 __all__ = [
     "ANSWER_SUFFIX",
     "DEFAULT_MIX",
+    "DIVERSE_FAMILIES",
     "FAMILIES",
+    "TEMPLATES",
     "make_arithmetic_tasks",
+    "make_diverse_tasks",
 ]
 
-ANSWER_SUFFIX = " Answer with just the number."
+ANSWER_SUFFIX = _tasks.ANSWER_SUFFIX
+
+#: family name -> (generator, levels, templates) of :func:`make_diverse_tasks`
+DIVERSE_FAMILIES = _tasks.FAMILIES
 
 _WORDS = ["apple", "banana", "cherry", "strawberry", "mississippi", "letter", "coffee", "balloon", "bookkeeper", "committee", "address", "success", "tomorrow", "pepper", "giraffe", "assessment", "parallel", "banana", "butterfly", "occurrence", "grammar", "hello", "yellow", "seventeen", "elephant", "bubble", "puzzle", "cinnamon", "rhythm", "possession", "raccoon", "kangaroo", "broccoli", "spaghetti", "vacuum", "necessary", "millennium", "embarrass", "accommodate", "referee", "tennessee", "engineer", "sleeve", "cookie", "mommy", "daddy", "summer", "winter", "llama", "google", "noodle", "excellent", "beekeeper", "reference", "attendee", "bottle", "apparent"]
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -190,6 +199,103 @@ def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
     return pd.DataFrame(rows, columns=["query", "answer", "family", "level"])
 
 
+def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
+                       random_state=None, as_frame=True):
+    """Generate queries from 25 task families of different kinds, in 4 phrasings.
+
+    Families range over arithmetic (sums, products, division, remainders,
+    rounding, squares, digit sums, place values), lists (look-up, maximum,
+    minimum, sum, length), words and letters (letter counts, word length, vowels,
+    alphabet positions), sequences, unit conversions, short word problems, ages and
+    change; each has difficulty levels. Each query is asked with one of the
+    templates in :data:`TEMPLATES` (``"question"``, numbers in ``"words"``, an
+    ``"instruction"``, or a ``"context"`` sentence first), so that a policy can be
+    checked on families and on phrasings it never saw (see
+    :func:`skadapt.evaluation.leave_group_out_splits`). Family, level and template
+    are drawn uniformly in turn.
+
+    Parameters
+    ----------
+    n_queries : int, default=100
+        Number of queries.
+    families : list of str, default=None
+        Families to draw from (keys of :data:`DIVERSE_FAMILIES`); ``None``: all.
+    templates : list of str, default=None
+        Templates to use (a subset of :data:`TEMPLATES`); ``None``: all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the generator.
+    as_frame : bool, default=True
+        Return a DataFrame; ``False`` returns a list of dicts.
+
+    Returns
+    -------
+    tasks : DataFrame with columns ``query``, ``answer`` (int), ``family``,
+        ``level``, ``template``. Queries are distinct and end with
+        :data:`ANSWER_SUFFIX`.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import make_diverse_tasks
+    >>> tasks = make_diverse_tasks(200, random_state=0)
+    >>> tasks.columns.tolist()
+    ['query', 'answer', 'family', 'level', 'template']
+    >>> tasks["family"].nunique(), tasks["template"].nunique()
+    (25, 4)
+    >>> make_diverse_tasks(1, families=["addition"], templates=["words"],
+    ...                    random_state=1)["query"].iloc[0]
+    'What is three thousand ... plus ...? Answer with just the number.'
+    """
+    from sklearn.utils import check_random_state
+
+    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) \
+            or n_queries < 0:
+        raise ValueError(f"n_queries must be an integer >= 0, got {n_queries!r}")
+    families = sorted(DIVERSE_FAMILIES) if families is None else list(families)
+    templates = list(TEMPLATES) if templates is None else list(templates)
+    for family in families:
+        if family not in DIVERSE_FAMILIES:
+            raise ValueError(f"unknown family {family!r}; choose from "
+                             f"{sorted(DIVERSE_FAMILIES)}")
+    for template in templates:
+        if template not in TEMPLATES:
+            raise ValueError(f"unknown template {template!r}; choose from {TEMPLATES}")
+    cells = [(f, lv, t) for f in families for lv in DIVERSE_FAMILIES[f][1]
+             for t in DIVERSE_FAMILIES[f][2] if t in templates]
+    if not cells:
+        raise ValueError(f"no family among {families} has a template in {templates}")
+    # family, then level, then template uniformly: a cell's weight
+    count = {}
+    for f, lv, _ in cells:
+        count[f] = count.get(f, 0) + 1
+        count[(f, lv)] = count.get((f, lv), 0) + 1
+    n_levels = {f: len({lv for g, lv, _ in cells if g == f}) for f in count
+                if isinstance(f, str)}
+    weights = np.array([1.0 / (n_levels[f] * count[(f, lv)]) for f, lv, _ in cells])
+    rs = check_random_state(random_state)
+    rng = np.random.default_rng(rs.randint(2 ** 31))
+    rows, seen = [], set()
+    while len(rows) < n_queries:
+        if weights.sum() <= 0:
+            raise ValueError(f"fewer than n_queries={n_queries} distinct queries "
+                             "in these families and templates")
+        pick = rng.choice(len(cells), p=weights / weights.sum())
+        family, level, template = cells[pick]
+        for _ in range(200):
+            text, answer = _tasks.render(family, level, template, rng)
+            if text not in seen:
+                break
+        else:
+            weights[pick] = 0.0
+            continue
+        seen.add(text)
+        rows.append({"query": text, "answer": answer, "family": family,
+                     "level": int(level), "template": template})
+    columns = ["query", "answer", "family", "level", "template"]
+    if not as_frame:
+        return rows
+    return pd.DataFrame(rows, columns=columns)
+
+
 DATASET_FILE = "arithmetic_smollm2.json.gz"
 PROVENANCE_FILE = "arithmetic_smollm2_provenance.json"
 
@@ -253,10 +359,13 @@ def train_test_split_labels(family, *, test_size=0.25, random_state=0):
 
 
 def write_dataset(output, tasks, result, *, seed, model_info, command="",
-                  n_threads=None):
-    """Write a collection run as ``DATASET_FILE`` and ``PROVENANCE_FILE`` in ``output``.
+                  n_threads=None, name="arithmetic", description=None):
+    """Write a collection run as ``<name>_smollm2.json.gz`` and its provenance in ``output``.
 
-    Returns the two paths.
+    ``tasks`` columns beyond ``query`` and ``answer`` (``family``, ``level`` and,
+    when present, ``template``) are stored per query; per sample, the outcome,
+    the extracted answer, the number of tokens, the mean and minimum token
+    log-probability and the raw completion. Returns the two paths.
     """
     import datetime
     import gzip
@@ -269,9 +378,11 @@ def write_dataset(output, tasks, result, *, seed, model_info, command="",
     outcomes = [[None if np.isnan(r) else int(r) for r in row] for row in result.rewards]
     split = train_test_split_labels(tasks["family"].to_numpy(), random_state=seed)
     config = dict(result.config)
+    if description is None:
+        description = ("SmolLM2-135M-Instruct answers to generated arithmetic and "
+                       "lookup tasks (skadapt.datasets.make_arithmetic_tasks)")
     provenance = {
-        "description": "SmolLM2-135M-Instruct answers to generated arithmetic and "
-                       "lookup tasks (skadapt.datasets.make_arithmetic_tasks)",
+        "description": description,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
         "command": command,
@@ -289,24 +400,32 @@ def write_dataset(output, tasks, result, *, seed, model_info, command="",
         "versions": _versions(),
         "total_generated_tokens": int(np.sum(result.n_tokens)),
     }
+    columns = {
+        "id": list(result.ids), "query": tasks["query"].tolist(),
+        "answer": [int(a) for a in tasks["answer"]],
+        "family": tasks["family"].tolist(),
+        "level": [int(v) for v in tasks["level"]], "split": split.tolist(),
+    }
+    if "template" in tasks:
+        columns["template"] = tasks["template"].tolist()
     payload = {
         "provenance": provenance,
-        "columns": {
-            "id": list(result.ids), "query": tasks["query"].tolist(),
-            "answer": [int(a) for a in tasks["answer"]],
-            "family": tasks["family"].tolist(),
-            "level": [int(v) for v in tasks["level"]], "split": split.tolist(),
-        },
+        "columns": columns,
         "outcomes": outcomes,
         "answers": answers,
         "n_tokens": result.n_tokens.tolist(),
         "completions": result.completions,
     }
+    for field in ("mean_logprob", "min_logprob"):
+        values = getattr(result, field, None)
+        if values is not None:
+            payload[field] = [[None if np.isnan(v) else round(float(v), 5)
+                               for v in row] for row in values]
     os.makedirs(output, exist_ok=True)
-    data_path = os.path.join(output, DATASET_FILE)
+    data_path = os.path.join(output, f"{name}_smollm2.json.gz")
     with gzip.open(data_path, "wt", encoding="utf-8", compresslevel=9) as fh:
         json.dump(payload, fh, separators=(",", ":"))
-    prov_path = os.path.join(output, PROVENANCE_FILE)
+    prov_path = os.path.join(output, f"{name}_smollm2_provenance.json")
     with open(prov_path, "w", encoding="utf-8") as fh:
         json.dump(provenance, fh, indent=2)
     return [data_path, prov_path]

@@ -225,7 +225,8 @@ def _stop_string_token_ids(tokenizer, stop_strings):
 
 
 def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
-                    temperature=0.7, top_p=1.0, seeds=None, stop_strings=None):
+                    temperature=0.7, top_p=1.0, seeds=None, stop_strings=None,
+                    return_logprobs=False):
     """Sample ``n_samples`` continuations of each prompt, sharing the prompt pass.
 
     All prompts form one batch (left-padded). The prompt's forward pass runs once;
@@ -256,6 +257,11 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
         A generated token whose text contains one of these strings ends the
         sample (the token is not kept), e.g. ``["\\n"]`` to keep the first line.
         Matched per token: a string split across tokens is not seen.
+    return_logprobs : bool, default=False
+        Also return each decoded token's log-probability under the model
+        (``log_softmax`` of its logits, temperature 1 and no top-p: the model's
+        own confidence, whatever the sampling settings), the stopping token
+        included.
 
     Returns
     -------
@@ -265,6 +271,10 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
     finished : ndarray of bool, shape (n_prompts, n_samples)
         Whether the sample ended with a stop token (``False`` when it was cut at
         ``max_new_tokens``).
+    logprobs : list of list of list of float
+        Only with ``return_logprobs``: ``logprobs[i][j]`` holds one entry per
+        decoded token of sample ``j`` of prompt ``i``, the stopping token
+        included (so one more than ``tokens[i][j]`` when the sample finished).
 
     Examples
     --------
@@ -309,6 +319,7 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
     position_ids = (attention_mask.cumsum(-1) - 1).clamp_min(0)
 
     tokens = [[[] for _ in range(k)] for _ in range(n_prompts)]
+    token_logprobs = [[[] for _ in range(k)] for _ in range(n_prompts)]
     finished = np.zeros((n_prompts, k), dtype=bool)
     with torch.inference_mode():
         cache = _new_cache(model, max_new_tokens)
@@ -343,8 +354,15 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
                 drawn = torch.searchsorted(cdf, target, right=True).squeeze(1)
                 chosen[live] = drawn.clamp_max(probs.shape[-1] - 1)
             is_stop = torch.isin(chosen, stop_ids) & alive
-            for r, tok_id, halt in zip(rows[alive].tolist(), chosen[alive].tolist(),
-                                       is_stop[alive].tolist()):
+            if return_logprobs:
+                live_logits = logits[alive].float()
+                picked = live_logits.gather(1, chosen[alive][:, None]).squeeze(1)
+                step_lp = (picked - torch.logsumexp(live_logits, dim=-1)).tolist()
+            for pos, (r, tok_id, halt) in enumerate(zip(
+                    rows[alive].tolist(), chosen[alive].tolist(),
+                    is_stop[alive].tolist())):
+                if return_logprobs:
+                    token_logprobs[r // k][r % k].append(step_lp[pos])
                 if halt:
                     finished[r // k, r % k] = True
                 else:
@@ -364,6 +382,8 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
             logits, cache = _forward(model, chosen[:, None], attention_mask,
                                      next_pos, cache)
             next_pos = next_pos + 1
+    if return_logprobs:
+        return tokens, finished, token_logprobs
     return tokens, finished
 
 
@@ -383,6 +403,12 @@ class SamplingResult:
         Verifier error text per sample (``None`` when it succeeded).
     n_tokens : ndarray of int, shape (n_queries, n_samples)
         Generated tokens per sample (end-of-sequence token excluded).
+    mean_logprob, min_logprob : ndarray of shape (n_queries, n_samples)
+        Mean and minimum over a sample's decoded tokens (the stopping token
+        included) of their log-probability under the model at temperature 1:
+        evidence on the query that sampling gives for free. ``NaN`` where a
+        sample decoded no token, or for records of a checkpoint written before
+        skadapt stored them.
     config : dict
         The run configuration written in the checkpoint header.
     """
@@ -393,6 +419,8 @@ class SamplingResult:
     errors: list
     n_tokens: np.ndarray
     config: dict = field(default_factory=dict)
+    mean_logprob: np.ndarray = None
+    min_logprob: np.ndarray = None
 
 
 def _plain(value):
@@ -464,30 +492,43 @@ def _append_records(path, records, header=None):
         os.fsync(fh.fileno())
 
 
+def _logprob_summary(logprobs):
+    """``(mean, min)`` of one sample's token log-probabilities (``None`` if empty)."""
+    if not logprobs:
+        return None, None
+    return float(np.mean(logprobs)), float(np.min(logprobs))
+
+
 def _hf_batch(model, tokenizer, prompts, k, seeds, max_new_tokens, temperature,
               top_p, stop_strings):
-    tokens, _ = generate_shared(model, tokenizer, prompts, k,
-                                max_new_tokens=max_new_tokens,
-                                temperature=temperature, top_p=top_p, seeds=seeds,
-                                stop_strings=stop_strings)
+    tokens, _, logprobs = generate_shared(
+        model, tokenizer, prompts, k, max_new_tokens=max_new_tokens,
+        temperature=temperature, top_p=top_p, seeds=seeds,
+        stop_strings=stop_strings, return_logprobs=True)
     completions = [[tokenizer.decode(t, skip_special_tokens=True) for t in row]
                    for row in tokens]
     n_tokens = [[len(t) for t in row] for row in tokens]
-    return completions, n_tokens
+    summaries = [[_logprob_summary(lp) for lp in row] for row in logprobs]
+    return completions, n_tokens, summaries
 
 
 def _vllm_batch(llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
                 stop_strings):
     from vllm import SamplingParams
 
+    # logprobs=0: the sampled token's own log-probability, nothing more
     params = [SamplingParams(n=k, temperature=temperature, top_p=top_p,
                              max_tokens=max_new_tokens, seed=int(s) % (2 ** 31),
-                             stop=list(stop_strings) if stop_strings else None)
+                             stop=list(stop_strings) if stop_strings else None,
+                             logprobs=0)
               for s in seeds]
     outputs = llm.generate(prompts, params, use_tqdm=False)
     completions = [[o.text for o in out.outputs] for out in outputs]
     n_tokens = [[len(o.token_ids) for o in out.outputs] for out in outputs]
-    return completions, n_tokens
+    summaries = [[_logprob_summary(
+        [step[t].logprob for step, t in zip(o.logprobs or [], o.token_ids)])
+        for o in out.outputs] for out in outputs]
+    return completions, n_tokens, summaries
 
 
 def _load_vllm(model):
@@ -653,22 +694,25 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
             seeds = [query_seed(random_state, ids[i]) for i in chunk]
             tic = time.perf_counter()
             if backend == "vllm":
-                completions, n_tokens = _vllm_batch(
+                completions, n_tokens, summaries = _vllm_batch(
                     llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
                     stop_strings)
             else:
-                completions, n_tokens = _hf_batch(
+                completions, n_tokens, summaries = _hf_batch(
                     model, tokenizer, prompts, k, seeds, max_new_tokens,
                     temperature, top_p, stop_strings)
             seconds = time.perf_counter() - tic
             new = []
-            for i, comps, ntok in zip(chunk, completions, n_tokens):
+            for i, comps, ntok, summ in zip(chunk, completions, n_tokens,
+                                            summaries):
                 scored = [_score(verifier, c, references[i]) for c in comps]
                 record = {
                     "type": "query", "id": ids[i], "query": queries[i],
                     "reference": _plain(references[i]), "completions": comps,
                     "rewards": [None if math.isnan(r) else r for r, _ in scored],
                     "errors": [e for _, e in scored], "n_tokens": ntok,
+                    "mean_logprob": [m for m, _ in summ],
+                    "min_logprob": [m for _, m in summ],
                     "seconds": seconds / len(chunk),
                 }
                 new.append(json.loads(json.dumps(record)))
@@ -694,4 +738,13 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
         errors=[rec["errors"] for rec in records],
         n_tokens=np.array([rec["n_tokens"] for rec in records], dtype=int),
         config=config,
+        mean_logprob=_float_matrix(records, "mean_logprob", k),
+        min_logprob=_float_matrix(records, "min_logprob", k),
     )
+
+
+def _float_matrix(records, name, k):
+    """A per-sample field of the records as floats, ``NaN`` where missing."""
+    return np.array([[np.nan if v is None else v
+                      for v in rec.get(name) or [None] * k] for rec in records],
+                    dtype=float).reshape(len(records), k)
