@@ -7,13 +7,35 @@ queries of the first ``l`` marginal rewards), the problem
 
     max  sum_b V_b(l_b)   s.t.  sum_b s_b * l_b <= T,   min_budget <= l_b <= max_budget
 
-is a multiple-choice knapsack (one level per bin, weight ``s_b * l``). It is
-solved exactly by dynamic programming over the number of units spent, in
-O(n_bins * max_budget * T) time and O(n_bins * T) memory. Unlike the greedy
-solution of Eq. 5, the DP needs no monotonicity of the marginal rewards.
+is a multiple-choice knapsack (one level per bin, weight ``s_b * l``). Two
+solvers share :func:`solve_binned`:
+
+* an exact dynamic program over the number of units spent, in
+  O(n_bins * max_budget * T) time and O(n_bins * T) memory, which needs no
+  monotonicity of the marginal rewards. ``T`` grows with the number of
+  held-out queries, so it is used only while its table is small
+  (``DP_MAX_BYTES``);
+* beyond that, a *price* solution in O(n_bins * max_budget) memory: each
+  bin's mean marginal rewards are ironed (the slopes of the least concave
+  majorant of its cumulative mean reward, i.e. their non-increasing isotonic
+  regression), and units are bought in decreasing order of value while they
+  fit. This is the Lagrangian relaxation of the problem: for non-increasing
+  marginal rewards it falls short of the optimum by less than the value of
+  the one unit (one more sample for every query of one bin) that no longer
+  fits.
+
+The same ironed values, sorted once (a *price ladder*), let the pacing mode
+of :class:`BinnedAllocator` re-choose a price at every call
+(:func:`paced_levels`).
 """
 
 import numpy as np
+
+from skadapt._greedy import project_nonincreasing
+
+# Largest dynamic-programming table (bytes) solved exactly; larger problems use
+# the price solution, whose memory does not grow with the number of queries.
+DP_MAX_BYTES = 8 << 20
 
 
 def bin_edges(key, n_bins, strategy):
@@ -45,8 +67,8 @@ def assign_bins(edges, key):
     return np.searchsorted(edges[1:-1], key, side="right")
 
 
-def solve_binned(values, sizes, total, min_budget):
-    """Exact budgets per bin for the bin-constrained Eq. 5.
+def solve_binned(values, sizes, total, min_budget, *, max_dp_bytes=None):
+    """Budgets per bin for the bin-constrained Eq. 5.
 
     Parameters
     ----------
@@ -58,21 +80,40 @@ def solve_binned(values, sizes, total, min_budget):
     total : int
         Units available, ``T >= sizes.sum() * min_budget``.
     min_budget : int
+    max_dp_bytes : int, default=None
+        Largest table of the exact dynamic program; None means
+        ``DP_MAX_BYTES``. Larger problems get the price solution.
 
     Returns
     -------
     levels : ndarray of shape (n_bins,), int64
-        An optimal budget per bin. Among optimal solutions, the one that
-        spends the most units is returned (units worth zero are bought, as in
-        the greedy allocation); remaining ties go to the lower budget of the
-        earlier bin in the DP order.
+        Exact when the dynamic program runs (``dp_bytes(...) <= max_dp_bytes``):
+        among optimal solutions, the one that spends the most units (units
+        worth zero are bought, as in the greedy allocation); remaining ties go
+        to the lower budget of the earlier bin in the DP order. Otherwise the
+        price solution of :func:`solve_price`.
     """
-    n_bins, width = values.shape
-    max_budget = width - 1
     sizes = np.asarray(sizes, dtype=np.int64)
+    n_bins = sizes.size
     capacity = int(total - sizes.sum() * min_budget)
     if capacity < 0:
         raise ValueError("internal error: total below the minimum budgets")
+    limit = DP_MAX_BYTES if max_dp_bytes is None else max_dp_bytes
+    if dp_bytes(n_bins, values.shape[1] - 1, capacity) <= limit:
+        return _solve_dp(values, sizes, capacity, min_budget)
+    unit_values = ironed_unit_values(values, sizes, min_budget)
+    return solve_price(values, unit_values, sizes, capacity, min_budget)
+
+
+def dp_bytes(n_bins, max_budget, capacity):
+    """Memory of the dynamic program: its choice table and four work arrays."""
+    itemsize = 2 if max_budget < np.iinfo(np.int16).max else 8
+    return (capacity + 1) * (n_bins * itemsize + 3 * 8 + 1)
+
+
+def _solve_dp(values, sizes, capacity, min_budget):
+    n_bins, width = values.shape
+    max_budget = width - 1
     best = np.full(capacity + 1, -np.inf)
     best[0] = 0.0
     dtype = np.int16 if max_budget < np.iinfo(np.int16).max else np.int64
@@ -98,3 +139,94 @@ def solve_binned(values, sizes, total, min_budget):
         levels[b] = min_budget + u
         spend -= int(sizes[b]) * u
     return levels
+
+
+def ironed_unit_values(values, sizes, min_budget):
+    """Per-query value of each unit beyond ``min_budget``, made non-increasing.
+
+    Returns an (n_bins, max_budget - min_budget) array: the mean marginal
+    rewards of each bin replaced by their non-increasing isotonic regression,
+    which are the slopes of the least concave majorant of the bin's
+    cumulative mean reward. Buying a bin's units while their ironed value is
+    at least a price ``p`` is the bin's best response to ``p`` (the
+    Lagrangian of the budget constraint).
+    """
+    marginal = np.diff(values[:, min_budget:], axis=1) / np.asarray(sizes, dtype=np.float64)[:, None]
+    if marginal.shape[1] == 0:
+        return marginal
+    return project_nonincreasing(marginal)
+
+
+def price_ladder(unit_values):
+    """Units in the order a falling price buys them: (values, bins).
+
+    Only units worth at least zero are listed (a unit of negative value is
+    never bought, as in the greedy allocation). Ties go to the smaller unit
+    index, then the smaller bin, so a bin's units appear in order and any
+    prefix of the ladder is a valid set of per-bin levels.
+    """
+    n_bins, n_units = unit_values.shape
+    bins, units = np.divmod(np.arange(n_bins * n_units), n_units)
+    flat = unit_values.ravel()
+    order = np.lexsort((bins, units, -flat))
+    order = order[flat[order] >= 0]
+    return flat[order], bins[order].astype(np.intp)
+
+
+def solve_price(values, unit_values, sizes, capacity, min_budget):
+    """Greedy price solution of the bin-constrained Eq. 5 (memory O(n_bins * max_budget)).
+
+    Units go in ladder order (decreasing ironed value) while they fit; after
+    the first unit that does not fit, its bin is closed and smaller later
+    units of other bins may still fill the rest. A bin stopped inside a run
+    of pooled (ironed) units keeps the best level of that run by its actual
+    values, since the ironed line may overstate them there.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n_bins = sizes.size
+    _, ladder_bins = price_ladder(unit_values)
+    cost = sizes[ladder_bins]
+    spent = np.cumsum(cost)
+    k = int(np.searchsorted(spent, capacity, side="right"))
+    levels = np.bincount(ladder_bins[:k], minlength=n_bins).astype(np.int64)
+    remaining = capacity - (int(spent[k - 1]) if k else 0)
+    if k < ladder_bins.size:
+        closed = np.zeros(n_bins, dtype=bool)
+        closed[ladder_bins[k]] = True
+        smallest = int(sizes.min())
+        for b in ladder_bins[k + 1 :]:
+            if remaining < smallest:
+                break
+            if closed[b]:
+                continue
+            if sizes[b] <= remaining:
+                levels[b] += 1
+                remaining -= int(sizes[b])
+            else:
+                closed[b] = True
+    for b in range(n_bins):
+        u = int(levels[b])
+        row = unit_values[b]
+        if 0 < u < row.size and row[u - 1] == row[u]:  # stopped inside a pooled run
+            start = u - 1
+            while start > 0 and row[start - 1] == row[u]:
+                start -= 1
+            reward = values[b, min_budget + start : min_budget + u + 1]
+            # the last maximum: spend the most among equal rewards
+            levels[b] = start + reward.size - 1 - int(np.argmax(reward[::-1]))
+    return min_budget + levels
+
+
+def paced_levels(ladder_bins, weights, target, min_budget, n_queries):
+    """Per-bin levels of the cheapest price whose expected spend stays within ``target``.
+
+    ``weights[b]`` is the expected number of queries of bin ``b`` in the
+    call (they sum to ``n_queries``); buying the first ``k`` units of the
+    ladder costs ``n_queries * min_budget + sum(weights[ladder_bins[:k]])``.
+    The largest ``k`` whose cost does not exceed ``target`` is taken (none
+    when even the minimum budgets exceed it).
+    """
+    spent = np.cumsum(weights[ladder_bins])
+    room = target - n_queries * min_budget
+    k = int(np.searchsorted(spent, room + 1e-9 * max(1.0, abs(room)), side="right"))
+    return min_budget + np.bincount(ladder_bins[:k], minlength=weights.size)

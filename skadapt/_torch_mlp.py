@@ -15,10 +15,17 @@ Targets (numpy in, numpy out; ``ValueError`` naming the problem on bad input)
     ``marginal_reward_targets(y, *, target, max_budget) -> ((n, B), B)``: marginal
     rewards from raw per-sample rewards (``target="rewards"``) or a given matrix
     (``target="marginal_rewards"``).
+    ``success_count_targets(y) -> (n, 2)``: ``[successes, samples]`` per query from an
+    (n, m) outcome matrix (or 1-D hard 0/1 labels, one sample each), for the
+    beta-binomial head.
 
 Heads (``nn.Module`` without parameters, applied to the body's raw outputs)
     ``SuccessProbHead()``: 1 raw output -> logit; ``loss`` = soft-label cross-entropy
     (Eq. 7); ``predict`` = sigmoid.
+    ``BetaBinomialHead()``: 2 raw outputs -> ``[logit(mean), log(concentration)]`` of a
+    Beta distribution of the success probability; ``loss`` = beta-binomial negative
+    log-likelihood of the success counts per observed sample; ``predict`` =
+    ``[mean, concentration]``.
     ``MarginalRewardHead(max_budget, nonnegative)``: B raw outputs -> a row of B marginal
     rewards that is non-increasing by construction (and non-negative when asked);
     ``loss`` = squared error summed over budgets, averaged over queries (Eq. 6).
@@ -76,6 +83,7 @@ from torch.nn import functional as F
 from ._compat import _fit_context, _num_samples, _safe_indexing
 
 __all__ = [
+    "BetaBinomialHead",
     "CrossFitTransformMixin",
     "DeviceWarning",
     "MarginalRewardHead",
@@ -90,6 +98,7 @@ __all__ = [
     "marginal_reward_targets",
     "predict_batches",
     "resolve_device",
+    "success_count_targets",
     "success_prob_targets",
     "torch_seed",
     "train_module",
@@ -212,6 +221,33 @@ def success_prob_targets(y) -> np.ndarray:
     )
 
 
+def success_count_targets(y) -> np.ndarray:
+    """``[successes, samples]`` per query for the beta-binomial head.
+
+    ``y`` 2-D: the (n, m) outcome matrix in [0, 1] (NaN = missing sample); a row's
+    successes are the sum of its observed outcomes (fractional outcomes count
+    fractionally) and its samples the number of observed ones. ``y`` 1-D: hard 0/1
+    labels only, read as one sample per query (a column vector, as for
+    :func:`success_prob_targets`). Success *rates* do not say how many samples they
+    come from, and the beta-binomial likelihood needs that number, so a 1-D ``y`` with
+    values strictly between 0 and 1 raises ``ValueError``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 1:
+        success_prob_targets(y)  # same checks and messages as the point head
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError(
+                "head='beta' fits the number of successes out of the number of samples of "
+                "each query, which success rates do not tell: pass the (n, m) outcome matrix "
+                "(0/1, NaN = missing sample) instead of a 1-D vector of rates (a 1-D y may "
+                "only hold hard 0/1 labels, read as one sample per query)."
+            )
+        y = y[:, None]
+    success_prob_targets(y)  # validates the outcome matrix
+    observed = ~np.isnan(y)
+    return np.column_stack([np.where(observed, y, 0.0).sum(axis=1), observed.sum(axis=1)])
+
+
 def marginal_reward_targets(y, *, target: str, max_budget=None):
     """Marginal-reward targets for Eq. 6 and the budget they span.
 
@@ -277,6 +313,74 @@ class SuccessProbHead(nn.Module):
     def initial_bias(self, targets):
         mean = float(torch.as_tensor(targets, dtype=torch.float64).mean().clamp(1e-3, 1 - 1e-3))
         return torch.tensor([math.log(mean / (1 - mean))])
+
+
+class BetaBinomialHead(nn.Module):
+    """Beta-binomial head: a distribution of the success probability, not a point.
+
+    The two raw outputs ``z`` parameterise ``lam ~ Beta(mean * c, (1 - mean) * c)``
+    with ``mean = sigmoid(z_0)`` and ``log c = log(C_MIN) + log(C_MAX / C_MIN) *
+    sigmoid(z_1)``, so the concentration ``c`` stays in ``[C_MIN, C_MAX]``: from nearly
+    all-or-nothing to curves whose best-of-b success is within 0.002 of the plug-in one
+    for every mean and every b <= 100. The
+    observed ``k`` successes of ``m`` samples of a query are beta-binomial, and the loss
+    is their negative log-likelihood
+
+        -log C(m, k) - betaln(k + a, m - k + b) + betaln(a, b),
+
+    summed over the batch and divided by its number of samples (so that it is per
+    sample, on the scale of the cross-entropy of Eq. 7, and its minimiser is the
+    maximum-likelihood estimate). It is evaluated in float64: at large concentrations
+    the log-gamma terms are large and nearly cancel. The targets are
+    ``[successes, samples]`` rows (:func:`success_count_targets`); ``forward`` returns
+    ``[logit(mean), log(c)]`` and ``predict`` ``[mean, c]``.
+    """
+
+    n_outputs = 2
+    C_MIN = 1e-2
+    C_MAX = 1e4
+
+    def _log_concentration(self, raw):
+        low, high = math.log(self.C_MIN), math.log(self.C_MAX)
+        return low + (high - low) * torch.sigmoid(raw)
+
+    def forward(self, raw):
+        return torch.stack([raw[..., 0], self._log_concentration(raw[..., 1])], dim=-1)
+
+    def loss(self, out, target):
+        out, target = out.double(), target.double()
+        log_c = out[..., 1]
+        c = torch.exp(log_c)
+        # a and b from log-sigmoids, so that a confident mean never rounds to a = 0.
+        a = torch.exp(F.logsigmoid(out[..., 0]) + log_c)
+        b = torch.exp(F.logsigmoid(-out[..., 0]) + log_c)
+        k, m = target[..., 0], target[..., 1]
+        log_lik = (
+            torch.lgamma(m + 1) - torch.lgamma(k + 1) - torch.lgamma(m - k + 1)
+            + torch.lgamma(k + a) + torch.lgamma(m - k + b) - torch.lgamma(m + c)
+            - torch.lgamma(a) - torch.lgamma(b) + torch.lgamma(c)
+        )
+        return -log_lik.sum() / m.sum().clamp(min=1.0)
+
+    def predict(self, out):
+        return torch.stack([torch.sigmoid(out[..., 0]), torch.exp(out[..., 1])], dim=-1)
+
+    def initial_bias(self, targets):
+        # Start from the population's Beta, fitted by the method of moments: untrained
+        # predictions are then the "Avg." baseline with its dispersion. With k_i of m_i,
+        # Var(k_i / m_i) = mu (1 - mu) (rho + (1 - rho) / m_i), rho = 1 / (1 + c).
+        targets = torch.as_tensor(targets, dtype=torch.float64).reshape(-1, 2)
+        rate = targets[:, 0] / targets[:, 1]
+        mu = float(rate.mean().clamp(1e-3, 1 - 1e-3))
+        inv_m = float((1.0 / targets[:, 1]).mean())
+        spread = float(((rate - rate.mean()) ** 2).mean()) / (mu * (1 - mu))
+        # One sample per query (inv_m = 1) says nothing about the dispersion: start
+        # near the plug-in end, as the point head assumes.
+        rho = (spread - inv_m) / (1.0 - inv_m) if inv_m < 1.0 - 1e-9 else 0.0
+        c = 1.0 / max(rho, 1e-12) - 1.0
+        low, high = math.log(self.C_MIN), math.log(self.C_MAX)
+        u = min(max((math.log(max(c, 1e-300)) - low) / (high - low), 0.1), 0.9)
+        return torch.tensor([math.log(mu / (1 - mu)), math.log(u / (1 - u))])
 
 
 class MarginalRewardHead(nn.Module):

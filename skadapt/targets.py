@@ -37,6 +37,7 @@ __all__ = [
     "expected_max_reward",
     "marginal_rewards",
     "geometric_marginal_rewards",
+    "beta_marginal_rewards",
     "preference_probability",
 ]
 
@@ -440,6 +441,7 @@ def geometric_marginal_rewards(success_prob, max_budget):
     See Also
     --------
     marginal_rewards : Exact marginal rewards from observed samples.
+    beta_marginal_rewards : The expected curve when ``lam`` is uncertain.
 
     Examples
     --------
@@ -454,6 +456,110 @@ def geometric_marginal_rewards(success_prob, max_budget):
     j = np.arange(max_budget)
     # np.power gives 0**0 == 1, so lam == 1 yields [1, 0, 0, ...].
     return lam[:, None] * np.power(1.0 - lam[:, None], j[None, :])
+
+
+def beta_marginal_rewards(mean, concentration, max_budget):
+    """Expected marginal rewards of best-of-k when the success probability is uncertain.
+
+    If the single-sample success probability of a query is not known but
+    distributed as ``lam ~ Beta(a, b)`` with ``a = mean * concentration`` and
+    ``b = (1 - mean) * concentration``, the expected marginal reward of the
+    j-th sample is
+
+        E[lam (1 - lam)**(j - 1)] = B(a + 1, b + j - 1) / B(a, b),
+
+    the expectation of the geometric marginal rewards of section 3.3 (``B`` the
+    beta function). By Jensen's inequality this is *not* the plug-in curve
+    ``mean * (1 - mean)**(j - 1)``: a query that is either hopeless or easy
+    gains less from extra samples than one of middling difficulty with the same
+    mean, and the plug-in best-of-b success ``1 - (1 - mean)**b`` overestimates
+    the expected one for every ``b >= 2``.
+
+    Consecutive terms have the ratio ``(b + j - 1) / (concentration + j)``, so
+    the curve is computed as ``mean`` times a cumulative product of numbers in
+    [0, 1]: the log-beta ratio summed term by term. This is exact in floating
+    point where ``exp(betaln(a + 1, b + j - 1) - betaln(a, b))`` is not (it
+    subtracts two large numbers and loses about half its digits at
+    ``concentration = 1e8``), it is non-increasing in ``j`` exactly, and it
+    covers the limits without special cases: ``concentration = 0`` (``lam`` is
+    0 or 1, a Bernoulli(mean) mixture of hopeless and solved) gives
+    ``[mean, 0, 0, ...]``, and ``mean`` of 0 or 1 gives the point-mass curves.
+
+    Parameters
+    ----------
+    mean : array-like of shape (n_queries,) or (n_queries, 1)
+        Expected success probabilities ``E[lam]`` in [0, 1].
+    concentration : float or array-like of shape (n_queries,) or (n_queries, 1)
+        Beta concentrations ``a + b >= 0``; larger means more certain. ``inf``
+        gives the plug-in curve of :func:`geometric_marginal_rewards`.
+    max_budget : int
+        Number of columns ``B_max``.
+
+    Returns
+    -------
+    marginal_rewards : ndarray of shape (n_queries, max_budget)
+        Non-negative and non-increasing along each row; the first column is
+        ``mean``. Row sums ``[:, :b].sum(1)`` are the expected best-of-b success
+        probabilities ``1 - E[(1 - lam)**b]``.
+
+    Raises
+    ------
+    ValueError
+        If ``mean`` is not in [0, 1], ``concentration`` is negative or NaN or
+        does not match ``mean`` in length, or ``max_budget`` is not a positive
+        integer.
+
+    See Also
+    --------
+    geometric_marginal_rewards : The curve for a known success probability.
+    skadapt.SuccessProbClassifier : ``head="beta"`` predicts ``mean`` and
+        ``concentration`` per query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.targets import beta_marginal_rewards
+    >>> beta_marginal_rewards([0.5, 0.5, 0.5], [np.inf, 2.0, 0.0], 3)
+    array([[0.5       , 0.25      , 0.125     ],
+           [0.5       , 0.16666667, 0.08333333],
+           [0.5       , 0.        , 0.        ]])
+    """
+    mean = check_probabilities(mean, name="mean")
+    max_budget = check_positive_int(max_budget, "max_budget")
+    try:
+        concentration = np.asarray(concentration, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"concentration must contain numbers: {exc}") from None
+    if concentration.ndim == 2 and concentration.shape[1] == 1:
+        concentration = concentration[:, 0]
+    if concentration.ndim > 1 or (
+        concentration.ndim == 1 and concentration.shape[0] != mean.shape[0]
+    ):
+        raise ValueError(
+            f"concentration must be a number or have shape ({mean.shape[0]},) like mean; got "
+            f"shape {concentration.shape}."
+        )
+    concentration = np.broadcast_to(concentration, mean.shape)
+    bad = np.isnan(concentration) | (concentration < 0)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"concentration must be >= 0 (inf allowed); found {concentration[bad][0]!r} at "
+            f"index {row_list(rows)}."
+        )
+    point = np.isinf(concentration)
+    c = np.where(point, 1.0, concentration)[:, None]
+    b = (1.0 - mean)[:, None] * c
+    t = np.arange(1, max_budget, dtype=np.float64)[None, :]
+    # E_{j+1} / E_j = B(a + 1, b + j) / B(a + 1, b + j - 1) = (b + j - 1) / (a + b + j).
+    ratio = (b + t - 1.0) / (c + t)
+    delta = np.empty((mean.shape[0], max_budget))
+    delta[:, 0] = mean
+    delta[:, 1:] = mean[:, None] * np.cumprod(ratio, axis=1)
+    if point.any():
+        # Bit for bit the plug-in curve, as the success_prob allocators compute it.
+        delta[point] = geometric_marginal_rewards(mean[point], max_budget)
+    return delta
 
 
 def preference_probability(R_strong, R_weak):

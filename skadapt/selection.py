@@ -1,0 +1,261 @@
+"""Selection rules and their exact quality curves from stored samples.
+
+Once ``k`` samples of a query are drawn, a *selection rule* picks the answer:
+
+* ``"oracle"``: an oracle verifier accepts the query if any drawn sample is
+  correct; the exact probability is pass@k
+  (:func:`skadapt.targets.pass_at_k`).
+* ``"best_of_k"``: a reward model keeps the sample with the largest reward;
+  the exact expected reward is :func:`skadapt.targets.expected_max_reward`.
+* ``"majority"``: self-consistency (Wang et al., 2023) returns the most
+  frequent extracted answer, ties broken uniformly at random and samples
+  without an answer abstaining; the exact probability that it returns the
+  reference answer is :func:`majority_vote_curve`.
+
+All three are evaluated *exactly* from ``m`` stored samples per query, as the
+expectation over drawing ``k`` of them without replacement (no Monte Carlo).
+
+The first two curves are concave in ``k``, so their marginal rewards are
+non-increasing and the greedy solution of Eq. 5 is exact. Majority vote is
+not: going from 1 to 2 samples adds a tie that is broken at random, so with
+two candidate answers the curve is flat from every odd ``k`` to the next even
+one and then jumps, and when a wrong answer is the most frequent the curve
+even decreases. :func:`majority_vote_marginal_rewards` therefore can be
+negative and non-monotone. How the allocators treat that is explained in
+:func:`concave_envelope` and in ``docs/feedback.md``.
+"""
+
+import numpy as np
+
+from skadapt import targets
+from skadapt._greedy import project_nonincreasing
+from skadapt._validation import check_positive_int
+from skadapt.datasets import majority_vote_curve
+
+__all__ = [
+    "majority_vote_curve",
+    "majority_vote_marginal_rewards",
+    "selection_curve",
+    "concave_envelope",
+    "SELECTION_RULES",
+]
+
+#: Names accepted by :func:`selection_curve`.
+SELECTION_RULES = ("oracle", "best_of_k", "majority")
+
+
+def _answer_inputs(answers, reference):
+    try:
+        answers = np.asarray(answers, dtype=np.float64)
+        reference = np.asarray(reference, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"answers and reference must hold numbers: {exc}") from None
+    if answers.ndim != 2 or answers.shape[0] == 0 or answers.shape[1] == 0:
+        raise ValueError(
+            f"answers must be a non-empty 2-D array of shape (n_queries, n_samples); got shape "
+            f"{answers.shape}."
+        )
+    if reference.shape[0] != answers.shape[0]:
+        raise ValueError(
+            f"reference must have shape (n_queries,) = ({answers.shape[0]},) to match answers; "
+            f"got {reference.shape[0]} entries."
+        )
+    return answers, reference
+
+
+def _check_max_budget(max_budget, available, what):
+    if max_budget is None:
+        return available
+    max_budget = check_positive_int(max_budget, "max_budget")
+    if max_budget > available:
+        raise ValueError(
+            f"max_budget={max_budget} exceeds {what} ({available}); an exact curve at budget k "
+            "needs k stored samples."
+        )
+    return max_budget
+
+
+def majority_vote_marginal_rewards(answers, reference, max_budget=None):
+    """Exact marginal rewards of majority vote, ``Delta_k = curve_k - curve_{k-1}``.
+
+    ``curve_k`` is the probability that majority vote over ``k`` of the
+    stored samples (drawn without replacement) returns the reference answer
+    (:func:`majority_vote_curve`), and ``curve_0 = 0`` (no sample, no
+    answer), so ``Delta[:, 0]`` is the fraction of samples whose answer is
+    correct and ``Delta[i, :b].sum()`` recovers ``curve_b``.
+
+    Unlike best-of-k, these marginal rewards may be **negative** (when a
+    wrong answer is the most frequent one, more votes make it win more
+    often) and **non-monotone** (going from an odd to the next even number
+    of samples adds ties: with two candidate answers ``Delta`` is exactly
+    0 at every even ``k``, and the next odd ``k`` catches up). Allocating
+    on them with :class:`skadapt.GreedyAllocator` or
+    :func:`skadapt.allocation.greedy_allocate` projects each increasing row
+    onto its closest non-increasing row, with a
+    :class:`~skadapt.allocation.NonMonotoneRewardsWarning`; that projection
+    equals the marginal rewards of the row's :func:`concave_envelope`, so
+    the greedy then solves Eq. 5 on the envelope, and units with a negative
+    marginal reward are never bought.
+
+    Parameters
+    ----------
+    answers : array-like of shape (n_queries, n_samples)
+        Extracted numeric answers of the stored samples; NaN where a sample
+        has none (it abstains).
+    reference : array-like of shape (n_queries,)
+        True answers.
+    max_budget : int, default=None
+        Number of columns; ``None`` means ``n_samples``.
+
+    Returns
+    -------
+    marginal_rewards : ndarray of shape (n_queries, max_budget)
+
+    See Also
+    --------
+    majority_vote_curve : The curve itself.
+    concave_envelope : The concave majorant an allocator effectively uses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.selection import majority_vote_marginal_rewards
+    >>> answers = np.array([[5, 5, 7, 7, 5],     # correct answer is the mode
+    ...                     [7, 7, 7, 5, 8]])    # a wrong answer is the mode
+    >>> majority_vote_marginal_rewards(answers, [5, 5]).round(3)
+    array([[ 0.6,  0. ,  0.1,  0. ,  0.3],
+           [ 0.2,  0. , -0.1, -0.1,  0. ]])
+    """
+    answers, reference = _answer_inputs(answers, reference)
+    max_budget = _check_max_budget(max_budget, answers.shape[1], "the number of stored samples")
+    curve = majority_vote_curve(answers, reference)[:, :max_budget]
+    return np.diff(curve, axis=1, prepend=0.0)
+
+
+def selection_curve(rule, outcomes=None, answers=None, reference=None, rewards=None, max_budget=None):
+    """Exact expected quality of a selection rule at every budget ``k = 1..max_budget``.
+
+    Parameters
+    ----------
+    rule : {"oracle", "best_of_k", "majority"}
+        ``"oracle"``: probability that some of ``k`` samples is correct
+        (pass@k), from ``outcomes``. ``"best_of_k"``: expected largest
+        reward of ``k`` samples, from ``rewards``. ``"majority"``:
+        probability that the majority vote of ``k`` samples is correct, from
+        ``answers`` and ``reference``.
+    outcomes : array-like of shape (n_queries, n_samples), default=None
+        0/1 correctness of each stored sample (NaN = missing sample); for
+        ``rule="oracle"``.
+    answers : array-like of shape (n_queries, n_samples), default=None
+        Extracted answers (NaN = none); for ``rule="majority"``.
+    reference : array-like of shape (n_queries,), default=None
+        True answers; for ``rule="majority"``.
+    rewards : array-like of shape (n_queries, n_samples), default=None
+        Real-valued rewards (NaN = missing sample); for ``rule="best_of_k"``.
+    max_budget : int, default=None
+        Largest budget; ``None`` means the smallest number of observed
+        samples of any row (``n_samples`` for majority vote).
+
+    Returns
+    -------
+    curve : ndarray of shape (n_queries, max_budget)
+        ``curve[i, k - 1]`` is the expected quality of query ``i`` with ``k``
+        samples. Its row differences are the marginal rewards of Eq. 5.
+
+    Raises
+    ------
+    ValueError
+        If ``rule`` is unknown, the input it needs is missing, or
+        ``max_budget`` exceeds the samples available.
+
+    See Also
+    --------
+    skadapt.targets.pass_at_k, skadapt.targets.expected_max_reward, majority_vote_curve
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.selection import selection_curve
+    >>> outcomes = np.array([[1, 0, 0, 0]])
+    >>> selection_curve("oracle", outcomes=outcomes)
+    array([[0.25, 0.5 , 0.75, 1.  ]])
+    >>> selection_curve("majority", answers=[[3, 4, 4, np.nan]], reference=[3]).round(3)
+    array([[0.25 , 0.333, 0.25 , 0.   ]])
+    """
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"rule must be one of {SELECTION_RULES}; got {rule!r}.")
+    if rule == "majority":
+        if answers is None or reference is None:
+            raise ValueError("rule='majority' needs answers and reference.")
+        answers, reference = _answer_inputs(answers, reference)
+        max_budget = _check_max_budget(max_budget, answers.shape[1], "the number of stored samples")
+        return majority_vote_curve(answers, reference)[:, :max_budget]
+    name = "outcomes" if rule == "oracle" else "rewards"
+    R = outcomes if rule == "oracle" else rewards
+    if R is None:
+        raise ValueError(f"rule={rule!r} needs {name}.")
+    from skadapt._validation import check_reward_matrix
+
+    R, n_observed = check_reward_matrix(R, name=name, binary=rule == "oracle")
+    max_budget = _check_max_budget(
+        max_budget, int(n_observed.min()), f"the fewest observed samples of a row of {name}"
+    )
+    value = targets.pass_at_k if rule == "oracle" else targets.expected_max_reward
+    return np.column_stack([value(R, k) for k in range(1, max_budget + 1)])
+
+
+def concave_envelope(curve):
+    """Least concave majorant of each row of a quality curve, with ``curve_0 = 0``.
+
+    For a row ``c_1, ..., c_B`` this is the smallest concave function of the
+    budget ``k = 0..B`` that lies above the points ``(0, 0), (1, c_1), ...,
+    (B, c_B)``, evaluated at ``k = 1..B``. Its differences are non-increasing,
+    so Eq. 5 on the envelope is solved exactly by the greedy rule.
+
+    Its marginal rewards are exactly the isotonic (non-increasing)
+    regression of the row's marginal rewards, the projection that
+    :class:`skadapt.GreedyAllocator` (``kind="marginal"``, ``min_budget=0``)
+    applies to a non-monotone row before allocating (a classical identity:
+    the slopes of the least concave majorant of a cumulative-sum diagram
+    are the antitonic regression of the increments). So allocating on
+    ``np.diff(concave_envelope(curve), prepend=0)`` gives the same budgets
+    as the allocator's projection, without the warning.
+
+    The envelope touches the curve at its *vertices*; between two vertices
+    it is a chord above the curve. A budget that falls between vertices
+    earns the curve's value, not the chord's: for majority vote with two
+    candidate answers the vertices are the odd budgets, so prefer odd
+    per-query budgets there (compare ``curve`` with the envelope to find
+    them).
+
+    Parameters
+    ----------
+    curve : array-like of shape (n_queries, max_budget)
+        Expected quality at budgets ``1..max_budget`` (for example
+        :func:`selection_curve`).
+
+    Returns
+    -------
+    envelope : ndarray of shape (n_queries, max_budget)
+        ``envelope >= curve``, concave along each row (with the origin).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.selection import concave_envelope
+    >>> concave_envelope([[0.6, 0.6, 0.7, 0.7, 1.0]])
+    array([[0.6, 0.7, 0.8, 0.9, 1. ]])
+    """
+    try:
+        curve = np.asarray(curve, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"curve must contain numbers: {exc}") from None
+    if curve.ndim != 2 or curve.shape[0] == 0 or curve.shape[1] == 0:
+        raise ValueError(
+            f"curve must be a non-empty 2-D array of shape (n_queries, max_budget); got shape "
+            f"{curve.shape}."
+        )
+    if not np.isfinite(curve).all():
+        raise ValueError("curve contains NaN or infinite values.")
+    delta = np.diff(curve, axis=1, prepend=0.0)
+    return np.cumsum(project_nonincreasing(delta), axis=1)

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+
+from skadapt import SuccessProbClassifier
+from skadapt.metrics import expected_success, oracle_budgets
+from skadapt.shift import (
+    leave_group_out,
+    shift_evaluation,
+    split_sample_oracle,
+    split_samples,
+)
+
+
+def test_leave_group_out_never_tests_a_seen_group():
+    groups = np.repeat(list("abcdefg"), [5, 3, 8, 2, 6, 4, 1])
+    folds = leave_group_out(groups, n_splits=3)
+    assert len(folds) == 3
+    seen = np.concatenate([test for _, test in folds])
+    assert sorted(seen.tolist()) == list(range(len(groups)))
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"groups": ["a", "b"], "n_splits": 3}, "exceeds the 2 distinct groups"),
+    ({"groups": ["a", "b"], "n_splits": 1}, "n_splits must be an integer >= 2"),
+    ({"groups": [], "n_splits": 2}, "non-empty 1-D"),
+])
+def test_leave_group_out_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        leave_group_out(**kwargs)
+
+
+def test_split_samples_and_errors():
+    R = np.arange(12.0).reshape(2, 6)
+    a, s = split_samples(R, 2)
+    assert a.shape == (2, 2) and s.shape == (2, 4)
+    np.testing.assert_array_equal(np.hstack([a, s]), R)
+    with pytest.raises(ValueError, match="n_allocate must be"):
+        split_samples(R, 6)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        split_samples(np.ones((3, 1)))
+
+
+def test_split_sample_oracle_is_not_optimistic():
+    # lam identical for every query: which samples happened to succeed is luck
+    rng = np.random.default_rng(0)
+    R = (rng.uniform(size=(2000, 32)) < 0.3).astype(float)
+    R_alloc, R_score = split_samples(R)
+    in_sample = expected_success(R_score, oracle_budgets(R_score, 2, max_budget=16))
+    split = expected_success(R_score, split_sample_oracle(R_alloc, 2, max_budget=16))
+    uniform = expected_success(R_score, np.full(len(R), 2))
+    # the in-sample oracle "gains" from luck; the split-sample one cannot (it
+    # even loses: spreading samples unevenly over equal queries costs success)
+    assert in_sample > uniform + 0.008
+    assert split < uniform
+
+
+def _grouped_data(seed=0, n_per_group=150):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(6), n_per_group)
+    X = rng.normal(size=(len(groups), 5))
+    lam = 1 / (1 + np.exp(-(2.5 * X[:, 0] - 1)))
+    R = (rng.uniform(size=(len(groups), 16)) < lam[:, None]).astype(float)
+    return X, R, groups
+
+
+def test_shift_evaluation_table_is_consistent():
+    X, R, groups = _grouped_data()
+    probe = SuccessProbClassifier(max_iter=40, random_state=0)
+    table = shift_evaluation(probe, X, R, groups=groups, budgets=[1, 2, 4],
+                             n_resamples=200)
+    assert table["budget"].tolist() == [1, 2, 4]
+    # a probe that sees the real signal beats uniform (and may beat an oracle
+    # that knows only 8 samples per query)
+    assert (table["online"] > table["uniform"]).all()
+    assert (table["online_low"] > 0).all()
+    assert (table["split_oracle"] > table["uniform"]).all()
+    assert (table["captured"] > 0.3).all()
+    np.testing.assert_allclose(table["online_gain"],
+                               table["online"] - table["uniform"])
+    # the offline policy spends about its budget when groups look alike
+    np.testing.assert_allclose(table["offline_spend"], table["budget"], rtol=0.25)
+    # uniform is exact pass@B on the scoring samples
+    _, R_score = split_samples(R)
+    for b, u in zip(table["budget"], table["uniform"]):
+        assert u == pytest.approx(expected_success(R_score, np.full(len(R), b)))
+
+
+def test_shift_evaluation_random_split_and_errors():
+    X, R, groups = _grouped_data(1, 60)
+    probe = SuccessProbClassifier(max_iter=20, random_state=0)
+    table = shift_evaluation(probe, X, R, budgets=[2], offline=False,
+                             n_resamples=50)
+    assert "offline" not in table
+    with pytest.raises(ValueError, match="budgets must lie in"):
+        shift_evaluation(probe, X, R, budgets=[32])
+    with pytest.raises(ValueError, match="one row per query"):
+        shift_evaluation(probe, X, R[:10])
+    with pytest.raises(ValueError, match="groups must have shape"):
+        shift_evaluation(probe, X, R, groups=groups[:5])
