@@ -106,7 +106,7 @@ def solve_binned(values, sizes, total, min_budget, *, max_dp_bytes=None):
 
 
 def dp_bytes(n_bins, max_budget, capacity):
-    """Memory of the dynamic program: its choice table and four work arrays."""
+    """Memory of the dynamic program: its choice table, three float rows and a mask."""
     itemsize = 2 if max_budget < np.iinfo(np.int16).max else 8
     return (capacity + 1) * (n_bins * itemsize + 3 * 8 + 1)
 
@@ -173,37 +173,44 @@ def price_ladder(unit_values):
     return flat[order], bins[order].astype(np.intp)
 
 
+def greedy_fill(ladder_bins, cost, room, n_bins, *, atol=0.0):
+    """Units per bin bought by walking the ladder while they fit in ``room``.
+
+    ``cost[b]`` is the cost of one unit of bin ``b``. A unit that does not fit
+    closes its bin (its later units are worth less and cost as much); later
+    units of other bins may still fit. Each pass buys the longest fitting
+    run of the ladder and closes one bin, so there are at most ``n_bins``
+    passes. Costs within ``atol`` of the room still fit (float costs).
+    """
+    taken = np.zeros(n_bins, dtype=np.int64)
+    is_open = np.ones(n_bins, dtype=bool)
+    rest = ladder_bins
+    while rest.size and room >= 0:
+        spent = np.cumsum(cost[rest])
+        k = int(np.searchsorted(spent, room + atol, side="right"))
+        taken += np.bincount(rest[:k], minlength=n_bins)
+        if k == rest.size:
+            break
+        if k:
+            room -= spent[k - 1]
+        is_open[rest[k]] = False
+        rest = rest[k + 1 :]
+        rest = rest[is_open[rest]]
+    return taken
+
+
 def solve_price(values, unit_values, sizes, capacity, min_budget):
     """Greedy price solution of the bin-constrained Eq. 5 (memory O(n_bins * max_budget)).
 
-    Units go in ladder order (decreasing ironed value) while they fit; after
-    the first unit that does not fit, its bin is closed and smaller later
-    units of other bins may still fill the rest. A bin stopped inside a run
-    of pooled (ironed) units keeps the best level of that run by its actual
-    values, since the ironed line may overstate them there.
+    Units go in ladder order (decreasing ironed value) while they fit
+    (:func:`greedy_fill`). A bin stopped inside a run of pooled (ironed)
+    units keeps the best level of that run by its actual values, since the
+    ironed line may overstate them there.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     n_bins = sizes.size
     _, ladder_bins = price_ladder(unit_values)
-    cost = sizes[ladder_bins]
-    spent = np.cumsum(cost)
-    k = int(np.searchsorted(spent, capacity, side="right"))
-    levels = np.bincount(ladder_bins[:k], minlength=n_bins).astype(np.int64)
-    remaining = capacity - (int(spent[k - 1]) if k else 0)
-    if k < ladder_bins.size:
-        closed = np.zeros(n_bins, dtype=bool)
-        closed[ladder_bins[k]] = True
-        smallest = int(sizes.min())
-        for b in ladder_bins[k + 1 :]:
-            if remaining < smallest:
-                break
-            if closed[b]:
-                continue
-            if sizes[b] <= remaining:
-                levels[b] += 1
-                remaining -= int(sizes[b])
-            else:
-                closed[b] = True
+    levels = greedy_fill(ladder_bins, sizes, capacity, n_bins)
     for b in range(n_bins):
         u = int(levels[b])
         row = unit_values[b]
@@ -218,15 +225,15 @@ def solve_price(values, unit_values, sizes, capacity, min_budget):
 
 
 def paced_levels(ladder_bins, weights, target, min_budget, n_queries):
-    """Per-bin levels of the cheapest price whose expected spend stays within ``target``.
+    """Per-bin levels of one paced call: the ladder bought while its expected spend fits ``target``.
 
     ``weights[b]`` is the expected number of queries of bin ``b`` in the
-    call (they sum to ``n_queries``); buying the first ``k`` units of the
-    ladder costs ``n_queries * min_budget + sum(weights[ladder_bins[:k]])``.
-    The largest ``k`` whose cost does not exceed ``target`` is taken (none
-    when even the minimum budgets exceed it).
+    call (they sum to ``n_queries``), so one more unit for bin ``b`` is
+    expected to cost ``weights[b]`` units; every query costs ``min_budget``
+    first. Units are bought in ladder order while they fit
+    (:func:`greedy_fill`); none when the minimum budgets alone exceed the
+    target.
     """
-    spent = np.cumsum(weights[ladder_bins])
     room = target - n_queries * min_budget
-    k = int(np.searchsorted(spent, room + 1e-9 * max(1.0, abs(room)), side="right"))
-    return min_budget + np.bincount(ladder_bins[:k], minlength=weights.size)
+    atol = 1e-9 * max(1.0, abs(target))
+    return min_budget + greedy_fill(ladder_bins, weights, room, weights.size, atol=atol)

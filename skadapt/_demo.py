@@ -51,16 +51,24 @@ class DemoData:
     references: np.ndarray  # (n,) true answers (float where numeric)
     is_train: np.ndarray  # (n,) bool, the dataset's fixed split
     provenance: dict = field(default_factory=dict)
+    template: np.ndarray = None  # (n,) phrasing template (diverse dataset only)
+    mean_logprob: np.ndarray = None  # (n, m) per-sample evidence, NaN if absent
+    n_tokens: np.ndarray = None  # (n, m)
+    name: str = "arithmetic"
 
 
-def load_demo_data(path=None, max_queries=None, random_state=0):
-    """Load the shipped dataset (or one written by ``skadapt collect`` at ``path``).
+def load_demo_data(path=None, max_queries=None, random_state=0, dataset="arithmetic"):
+    """Load a shipped dataset (or one written by ``skadapt collect`` at ``path``).
 
-    ``max_queries`` keeps a subset stratified by task family.
+    ``dataset`` is ``"arithmetic"`` (:func:`skadapt.datasets.load_arithmetic`) or
+    ``"diverse"`` (:func:`skadapt.datasets.load_diverse`); ``max_queries`` keeps
+    a subset stratified by task family.
     """
-    from skadapt.datasets import load_arithmetic
+    from skadapt.datasets import load_arithmetic, load_diverse
 
-    data = load_arithmetic(path=path)
+    if dataset not in ("arithmetic", "diverse"):
+        raise ValueError(f"dataset must be 'arithmetic' or 'diverse', got {dataset!r}")
+    data = (load_diverse if dataset == "diverse" else load_arithmetic)(path=path)
     n = len(data.queries)
     keep = np.arange(n)
     if max_queries is not None and max_queries < n:
@@ -79,6 +87,10 @@ def load_demo_data(path=None, max_queries=None, random_state=0):
         references=data.reference[keep].astype(float),
         is_train=data.train_mask[keep],
         provenance=dict(data.provenance),
+        template=data.template[keep] if "template" in data else None,
+        mean_logprob=data.mean_logprob[keep],
+        n_tokens=data.n_tokens[keep],
+        name=dataset,
     )
 
 
@@ -286,6 +298,30 @@ def repeat_over_splits(features, data, *, budgets, max_budget, n_repeats,
                 values[method] = float(np.mean(per_query_value(R_te, b)))
             rows.append({"repeat": repeat, "seed": seed, "budget": budget, **values})
     return pd.DataFrame(rows)
+
+
+def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=0,
+                     probe_factory=None):
+    """Random split, leave-family-out and (with templates) leave-phrasing-out tables.
+
+    Each is :func:`skadapt.shift.shift_evaluation` of the demo's probe over all
+    queries (3 folds), scored on samples the allocation never saw.
+    """
+    from skadapt.shift import shift_evaluation
+
+    probe_factory = probe_factory or (lambda: default_probe(random_state))
+    groupings = {"random split": None, "leave-family-out": data.family}
+    if data.template is not None:
+        groupings["leave-phrasing-out"] = data.template
+    n_score = data.outcomes.shape[1] - data.outcomes.shape[1] // 2
+    budgets = [b for b in budgets if b <= n_score]
+    tables = []
+    for name, groups in groupings.items():
+        table = shift_evaluation(probe_factory(), features, data.outcomes, groups=groups,
+                                 budgets=budgets, n_resamples=n_resamples,
+                                 random_state=random_state)
+        tables.append(table.assign(split=name))
+    return pd.concat(tables, ignore_index=True)
 
 
 @dataclass

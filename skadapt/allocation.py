@@ -9,7 +9,10 @@ expected total reward ``sum_i sum_{j <= b_i} Delta[i, j]`` subject to
   wraps them as a scikit-learn transformer.
 * :class:`BinnedAllocator` is the *offline* variant: it learns one budget per
   bin of predicted first marginal reward on held-out data and maps each new
-  query to its bin's budget without seeing the rest of the batch.
+  query to its bin's budget without seeing the rest of the batch. Its
+  spend guard (:class:`BudgetOverrunWarning`) reports when the predictions
+  drift away from the held-out mix, and its pacing mode holds the realized
+  average spend at ``budget`` across calls.
 
 Routing between a weak and a strong decoder is the special case
 ``max_budget=1, min_budget=0``: ``budget`` is then the fraction of queries
@@ -397,7 +400,7 @@ class GreedyAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of ``X`` when it was a DataFrame with string column names.
     max_budget_ : int
-        The resolved per-query maximum.
+        The per-query maximum resolved in ``fit``.
 
     See Also
     --------
@@ -410,7 +413,10 @@ class GreedyAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     The budgets of a query depend on the rest of the batch (that is the
     point of online allocation), so ``transform`` of a subset of rows differs
     from the same rows of ``transform`` of the whole batch. ``fit`` only
-    validates and records the input shape.
+    validates and records the input shape; ``transform`` checks the
+    parameters again and uses their current values, so a ``set_params``
+    after ``fit`` takes effect (and an impossible one, such as a negative
+    ``budget`` or ``min_budget > max_budget``, raises).
 
     Rows of marginal rewards that increase somewhere (beyond the
     ``min_budget`` forced units) are projected onto the closest
@@ -533,22 +539,28 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     spend_tolerance : float or None, default=0.05
         Spend guard: ``transform`` emits a :class:`BudgetOverrunWarning` when
         the realized average spend leaves ``budget`` by more than
-        ``spend_tolerance * budget`` beyond the sampling error of the call.
-        Without pacing the average of each call is checked; with pacing, the
-        running average since ``fit`` or :meth:`reset_pacing`. The sampling
-        error allowed for ``m`` queries is three standard deviations of the
-        held-out budgets over ``sqrt(m)``, so that a call of a few queries
-        (one query, whose budget is its bin's, far from the average) does not
-        warn while a drifted batch does. None turns the guard off.
+        ``spend_tolerance * budget`` plus the sampling error of the queries
+        averaged (three standard deviations of the held-out budgets over
+        ``sqrt(m)`` for ``m`` queries, so that a call of one query, whose
+        budget is its bin's and far from the average, does not warn while a
+        drifted batch does). Without pacing, the average of each call is
+        checked. With pacing, the running average since ``fit`` or
+        :meth:`reset_pacing` is checked whenever a call's promised spend is
+        out of reach of any price (every unit worth at least 0 is bought, or
+        the ``min_budget`` units alone exceed it); a deficit that pacing is
+        still paying back does not warn. None turns the guard off.
     pacing : bool, default=False
         Hold the realized average spend at ``budget`` across successive
         ``transform`` calls, even when the predictions drift away from the
-        held-out mix. Each call then buys, in every bin, the units whose
-        ironed mean marginal reward is at least a *price* chosen for the
-        call from a running account of units spent against units promised
-        (``budget`` times the queries seen). Each query's budget still
-        depends only on its own bin and that price, so queries may come one
-        at a time. This makes ``transform`` stateful: see Notes.
+        held-out mix. Each call then re-chooses the bins' budgets: it buys
+        the bins' units in decreasing order of their ironed mean marginal
+        reward (a falling *price*) while the call's expected spend fits what
+        a running account promises it (``budget`` per query, plus or minus
+        the account's surplus or deficit so far). A bin whose next unit would
+        not fit stops there; cheaper units of other bins may still fill the
+        rest. Each query's budget depends only on its own bin and the call's
+        decision, so queries may come one at a time, and no outcome is
+        needed. This makes ``transform`` stateful: see Notes.
     pacing_window : int, default=50
         With ``pacing``, the number of queries over which a surplus or
         deficit of the account is paid back, and the number of recent
@@ -589,7 +601,7 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     -----
     The bin-constrained problem is a multiple-choice knapsack (bin ``b`` at
     budget ``l`` costs ``size_b * l`` units). While its table is small (8 MiB:
-    about 10 bins and 40,000 held-out queries at ``budget=4``), it is solved
+    about 10 bins and 45,000 held-out queries at ``budget=4``), it is solved
     exactly by a dynamic program over the units spent, which takes
     O(n_bins * max_budget * budget * n) time and needs no monotonicity of the
     marginal rewards; among optimal solutions it returns the one spending
@@ -784,9 +796,9 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Budget of each query: the budget of its bin.
 
-        With ``pacing=True`` the budget of a bin is re-chosen at each call
-        (the units of the bin worth at least the call's price) and the call
-        is entered in the spend account; see the class Notes.
+        With ``pacing=True`` the budgets of the bins are re-chosen at each
+        call from the spend account, and the call is entered in it; see the
+        ``pacing`` parameter and the class Notes.
 
         Parameters
         ----------
@@ -810,12 +822,13 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         self._check_transform_input(X)
         bins = _binned.assign_bins(self.bin_edges_, X[:, 0])
         if self.pacing:
-            budgets = self._paced_budgets(bins)
-            account = self._account
-            self._check_spend(account.units / account.queries, account.queries, paced=True)
+            budgets, out_of_reach = self._paced_budgets(bins)
+            if out_of_reach:  # otherwise the account is being settled
+                account = self._account
+                self._check_spend(account.units / account.queries, account.queries, out_of_reach)
         else:
             budgets = self.bin_budgets_[bins]
-            self._check_spend(budgets.mean(), budgets.size, paced=False)
+            self._check_spend(budgets.mean(), budgets.size)
         return budgets.reshape(-1, 1)
 
     def _check_unchanged_since_fit(self):
@@ -837,31 +850,44 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         account's balance (all of it for a call of at least ``pacing_window``
         queries). Its spend at a price is estimated on a reference mix of
         bins: the call's own queries, topped up to ``pacing_window`` queries
-        with the recent ones. The cheapest price whose estimated spend stays
-        within the promise is taken; each query gets its bin's units worth at
-        least that price.
+        with the recent ones. Units are bought down the price ladder while
+        the estimated spend fits the promise (``_binned.paced_levels``); each
+        query gets its bin's level. Also returns why the promise was out of
+        reach of any price, or None.
         """
         account = self._account
         window = self.pacing_window
         n_queries = bins.size
         counts = np.bincount(bins, minlength=self.n_bins_)
-        reference = counts + account.recent * (max(window - n_queries, 0) / window)
+        reference = counts + account.recent_mix * max(window - n_queries, 0)
         balance = self.budget * account.queries - account.units
         target = n_queries * self.budget + balance * min(1.0, n_queries / window)
         weights = reference * (n_queries / reference.sum())
         levels = _binned.paced_levels(self._ladder_bins, weights, target, self.min_budget, n_queries)
         budgets = levels[bins].astype(np.int64)
+        slack = 1e-9 * max(1.0, abs(target))
+        if target < n_queries * self.min_budget - slack:
+            out_of_reach = f"the min_budget={self.min_budget} units of every query alone exceed it"
+        elif target > n_queries * self.min_budget + weights[self._ladder_bins].sum() + slack:
+            out_of_reach = "every unit worth at least 0 in these queries' bins is already bought"
+        else:
+            out_of_reach = None
         spent = int(budgets.sum())
         self._account = _SpendAccount(
             queries=account.queries + n_queries,
             units=account.units + spent,
             last_queries=n_queries,
             last_units=spent,
-            recent=reference * (window / reference.sum()),
+            recent_mix=reference / reference.sum(),
         )
-        return budgets
+        return budgets, out_of_reach
 
-    def _check_spend(self, average, n_queries, *, paced):
+    def _check_spend(self, average, n_queries, out_of_reach=None):
+        """The spend guard: warn when ``average`` is clearly off ``budget``.
+
+        ``out_of_reach`` (pacing only) says why the promised spend could not
+        be met; the average is then the running one since fit or reset.
+        """
         if self.spend_tolerance is None:
             return
         # sampling error of the mean budget of n_queries held-out queries
@@ -870,19 +896,23 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         gap = average - self.budget
         if abs(gap) <= self.spend_tolerance * self.budget + noise:
             return
-        where = (
-            f"the {n_queries} queries since fit or reset_pacing() (pacing could not hold the "
-            "average: the budget is out of reach of these predictions' bins)"
-            if paced
-            else f"this call's {n_queries} queries"
-        )
         relative = f"{gap / self.budget:+.1%}" if self.budget else "above 0"
+        if out_of_reach is None:
+            where = f"this call's {n_queries} queries"
+            advice = (
+                "The predictions do not follow the held-out mix the bin budgets were fitted on: "
+                "refit on recent predictions, or set pacing=True to hold the average at budget."
+            )
+        else:
+            where = f"the {n_queries} queries since fit or reset_pacing()"
+            advice = (
+                f"Pacing cannot hold the average: {out_of_reach}. Refit on recent predictions "
+                "or change budget."
+            )
         warnings.warn(
             f"BinnedAllocator spent {average:.4g} units per query on average over {where}, but "
-            f"budget={self.budget} ({relative}; spend_tolerance={self.spend_tolerance} plus "
-            f"{noise:.3g} of sampling error allowed). The predictions do not follow the held-out "
-            "mix the bin budgets were fitted on: refit on recent predictions, or set pacing=True "
-            "to hold the average at budget. See docs/allocation.md.",
+            f"budget={self.budget} ({relative}, more than spend_tolerance={self.spend_tolerance} "
+            f"plus {noise:.3g} of sampling error allows). {advice} See docs/allocation.md.",
             BudgetOverrunWarning,
             stacklevel=4,  # past transform's set_output wrapper, to the caller
         )
@@ -899,8 +929,9 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         self : BinnedAllocator
         """
         check_is_fitted(self)
-        recent = self.bin_counts_ * (self.pacing_window / self.bin_counts_.sum())
-        self._account = _SpendAccount(queries=0, units=0, last_queries=0, last_units=0, recent=recent)
+        self._account = _SpendAccount(
+            queries=0, units=0, last_queries=0, last_units=0, recent_mix=self.bin_counts_ / self.bin_counts_.sum()
+        )
         return self
 
     def spend_account(self):
@@ -941,10 +972,10 @@ class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
 @dataclasses.dataclass(frozen=True)
 class _SpendAccount:
     """Pacing state of a BinnedAllocator: totals since fit or reset, the latest
-    call, and the bin mix of about the last ``pacing_window`` queries."""
+    call, and the bin frequencies of about the last ``pacing_window`` queries."""
 
     queries: int
     units: int
     last_queries: int
     last_units: int
-    recent: np.ndarray
+    recent_mix: np.ndarray

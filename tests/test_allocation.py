@@ -1,5 +1,6 @@
 """Tests of skadapt.allocation: exactness against an ILP solver and brute force,
-tie rules, permutation equivariance, monotone projection, bad input."""
+tie rules, permutation equivariance, monotone projection, bad input, the
+binned allocator's price solution, spend guard and pacing."""
 
 import itertools
 import os
@@ -11,12 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import Bounds, LinearConstraint, milp
+from sklearn.base import clone
 from sklearn.isotonic import isotonic_regression
 
+import skadapt._binned as _binned
 import skadapt._greedy as _greedy
 from skadapt import BinnedAllocator, GreedyAllocator
 from skadapt._binned import solve_binned
 from skadapt.allocation import (
+    BudgetOverrunWarning,
     NonMonotoneRewardsWarning,
     greedy_allocate,
     greedy_allocate_success_prob,
@@ -539,3 +543,269 @@ def test_binned_short_y_uses_predictions_beyond_samples_with_warning():
     # whose second marginal reward is its prediction
     expected[1] = X[0, 1] / 20
     np.testing.assert_allclose(alloc.bin_marginal_rewards_[0], expected)
+
+
+# ------------------------------------------------------ binned, price solution
+
+
+@st.composite
+def binned_instances(draw, monotone):
+    k = draw(st.integers(1, 4))
+    rows = [draw(st.lists(st.sampled_from(VALUES), min_size=4, max_size=4)) for _ in range(k)]
+    if monotone:
+        rows = [sorted(row, reverse=True) for row in rows]
+    sizes = np.array(draw(st.lists(st.integers(1, 6), min_size=k, max_size=k)))
+    min_budget = draw(st.integers(0, 2))
+    total = min(int(sizes.sum()) * min_budget + draw(st.integers(0, 60)), int(sizes.sum()) * 4)
+    marginals = np.array(rows)
+    values = np.zeros((k, 5))
+    values[:, 1:] = np.cumsum(marginals, axis=1) * sizes[:, None]
+    return marginals, values, sizes, total, min_budget
+
+
+def binned_value(values, levels):
+    return sum(values[b, level] for b, level in enumerate(levels))
+
+
+@SETTINGS
+@given(binned_instances(monotone=True))
+def test_binned_price_solution_is_within_one_unit_of_the_optimum(instance):
+    marginals, values, sizes, total, min_budget = instance
+    levels = solve_binned(values, sizes, total, min_budget, max_dp_bytes=0)  # force the price solution
+    assert ((levels >= min_budget) & (levels <= 4)).all()
+    assert np.dot(sizes, levels) <= total
+    # Lagrangian bound: short of the optimum by less than one unit of one bin
+    one_unit = max(0.0, float((marginals[:, min_budget:] * sizes[:, None]).max(initial=0.0)))
+    optimum = brute_force_binned(values, sizes, total, min_budget)
+    assert binned_value(values, levels) >= optimum - one_unit - 1e-9
+    # units of negative value are never bought
+    for b, level in enumerate(levels):
+        assert (marginals[b, min_budget:level] >= 0).all()
+
+
+@SETTINGS
+@given(binned_instances(monotone=False))
+def test_binned_price_solution_on_rows_that_increase(instance):
+    # Ironing pools units; a bin stopped inside a pool keeps its best level there,
+    # so the solution is feasible and never worse than everyone at min_budget.
+    _, values, sizes, total, min_budget = instance
+    levels = solve_binned(values, sizes, total, min_budget, max_dp_bytes=0)
+    assert ((levels >= min_budget) & (levels <= 4)).all()
+    assert np.dot(sizes, levels) <= total
+    assert binned_value(values, levels) >= values[:, min_budget].sum() - 1e-9
+    assert binned_value(values, levels) <= brute_force_binned(values, sizes, total, min_budget) + 1e-9
+
+
+def test_binned_large_fit_uses_price_solution_close_to_exact(monkeypatch):
+    rng = np.random.default_rng(10)
+    lam = rng.beta(0.5, 0.8, size=(20000, 1))
+    exact = BinnedAllocator(budget=4, n_bins=12, max_budget=32, kind="success_prob")
+    monkeypatch.setattr(_binned, "DP_MAX_BYTES", 1 << 40)
+    exact.fit(lam)
+    monkeypatch.setattr(_binned, "DP_MAX_BYTES", 0)
+    price = clone(exact).fit(lam)
+    sizes = price.bin_counts_
+    assert sizes @ price.bin_budgets_ <= 80000 and price.expected_budget_ <= 4
+
+    def value(levels):
+        return float((price.bin_marginal_rewards_ * sizes[:, None] * (np.arange(32) < levels[:, None])).sum())
+
+    one_unit = float((price.bin_marginal_rewards_ * sizes[:, None]).max())
+    assert value(exact.bin_budgets_) - one_unit <= value(price.bin_budgets_) <= value(exact.bin_budgets_)
+    assert np.abs(price.bin_budgets_ - exact.bin_budgets_).max() <= 1
+
+
+def test_binned_fit_memory_does_not_grow_with_n():
+    # The exact DP's table had n_bins * budget * n cells (178 MiB here, and
+    # 6 GiB for n = 1e6 with budget 32); the price solution needs
+    # O(n_bins * max_budget) beyond the O(n) binning of the queries.
+    n, max_budget = 200_000, 32
+    lam = np.random.default_rng(11).beta(0.5, 0.8, size=(n, 1))
+    tracemalloc.start()
+    try:
+        alloc = BinnedAllocator(budget=4, n_bins=100, max_budget=max_budget, kind="success_prob").fit(lam)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < n * max_budget * 8 / 4
+    assert alloc.expected_budget_ == pytest.approx(4, rel=0.01)
+
+
+# ---------------------------------------------------- binned, spend guard and pacing
+
+
+def drifted_stream(seed=12):
+    """Held-out predictions ~ Beta(1, 3) (mostly hard), a stream ~ Beta(3, 1) (mostly easy)."""
+    rng = np.random.default_rng(seed)
+    return rng.beta(1, 3, size=(4000, 1)), rng.beta(3, 1, size=(2000, 1))
+
+
+def drift_allocator(**params):
+    return BinnedAllocator(budget=4, n_bins=10, max_budget=16, kind="success_prob", **params)
+
+
+def expected_successes(lam, budgets):
+    return float((1 - (1 - lam.ravel()) ** budgets.ravel()).sum())
+
+
+def test_spend_guard_warns_on_drifted_batches_with_figures():
+    held_out, stream = drifted_stream()
+    alloc = drift_allocator().fit(held_out)
+    with pytest.warns(BudgetOverrunWarning) as record:
+        budgets = alloc.transform(stream[:500])
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert f"spent {budgets.mean():.4g} units per query" in message
+    assert "budget=4" in message and "500 queries" in message
+    assert abs(budgets.mean() / 4 - 1) > 0.05  # the drift is real
+    assert record[0].filename == __file__  # points at the caller
+
+
+def test_spend_guard_quiet_in_distribution_for_single_queries_and_when_off():
+    held_out, stream = drifted_stream()
+    alloc = drift_allocator().fit(held_out)
+    fresh = np.random.default_rng(13).beta(1, 3, size=(1000, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert alloc.transform(fresh).mean() == pytest.approx(4, rel=0.05)
+        # one query is not evidence of drift: its budget is its bin's
+        for x in stream[:50]:
+            alloc.transform(x[None])
+        drift_allocator(spend_tolerance=None).fit(held_out).transform(stream)
+        drift_allocator(spend_tolerance=0.5).fit(held_out).transform(stream)
+    with pytest.warns(BudgetOverrunWarning):
+        drift_allocator(spend_tolerance=0.1).fit(held_out).transform(stream)
+
+
+def test_pacing_holds_the_budget_on_drifted_batches():
+    held_out, stream = drifted_stream()
+    fixed = drift_allocator().fit(held_out)
+    paced = drift_allocator(pacing=True).fit(held_out)
+    spent_fixed = spent_paced = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pacing keeps the guard quiet
+        for k, start in enumerate(range(0, 2000, 250), start=1):
+            batch = stream[start : start + 250]
+            with pytest.warns(BudgetOverrunWarning):
+                spent_fixed += fixed.transform(batch).sum()
+            budgets = paced.transform(batch).ravel()
+            spent_paced += budgets.sum()
+            assert spent_paced / (250 * k) == pytest.approx(4, rel=0.05)
+            # still one budget per bin within a call
+            bins = _binned.assign_bins(paced.bin_edges_, batch[:, 0])
+            assert all(np.unique(budgets[bins == b]).size == 1 for b in np.unique(bins))
+    assert abs(spent_fixed / 2000 / 4 - 1) > 0.05
+    account = paced.spend_account()
+    assert account.queries == 2000 and account.units == spent_paced
+    assert account.last_queries == 250 and account.balance == pytest.approx(4 * 2000 - spent_paced)
+    # adaptive at the same spend: beats uniform best-of-4 on the stream
+    budgets = drift_allocator(pacing=True).fit(held_out).transform(stream)
+    assert budgets.mean() == pytest.approx(4, rel=0.01)
+    assert expected_successes(stream, budgets) > expected_successes(stream, np.full(2000, 4))
+
+
+def test_pacing_holds_the_budget_one_query_at_a_time():
+    held_out, stream = drifted_stream()
+    fixed = drift_allocator().fit(held_out)
+    paced = drift_allocator(pacing=True).fit(held_out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither warns: one query is no evidence of drift
+        paced_budgets = np.array([paced.transform(x[None])[0, 0] for x in stream])
+        fixed_budgets = np.array([fixed.transform(x[None])[0, 0] for x in stream[:300]])
+    paced_average = np.cumsum(paced_budgets) / np.arange(1, 2001)
+    # the account absorbs the first pacing_window queries' surprise, then holds
+    assert np.abs(paced_average[200:] / 4 - 1).max() <= 0.05
+    assert paced_average[-1] == pytest.approx(4, rel=0.01)
+    # without pacing, the same queries (one at a time or not: no state) miss the budget
+    np.testing.assert_array_equal(fixed_budgets, fixed.set_params(spend_tolerance=None).transform(stream[:300]).ravel())
+    assert abs(fixed.transform(stream).mean() / 4 - 1) > 0.05
+    assert paced.spend_account().last_queries == 1
+    assert expected_successes(stream, paced_budgets) > expected_successes(stream, np.full(2000, 4))
+
+
+def test_pacing_warns_when_the_budget_is_out_of_reach():
+    # the low bin's units beyond the first are worth less than 0: a stream of
+    # low queries cannot spend budget=2 however low the price
+    high = np.tile([0.9, 0.5, 0.3, 0.2], (100, 1))
+    low = np.tile([0.1, -0.1, -0.2, -0.3], (100, 1))
+    alloc = BinnedAllocator(budget=2, n_bins=2, pacing=True).fit(np.vstack([high, low]))
+    np.testing.assert_array_equal(alloc.bin_budgets_, [0, 4])
+    with pytest.warns(BudgetOverrunWarning, match="spent 1 units per query .* since fit .*every unit worth at least 0"):
+        budgets = alloc.transform(low)
+    np.testing.assert_array_equal(budgets, 1)  # never a unit of negative value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alloc.transform(high)  # back in reach: the deficit is paid back, no warning
+    assert alloc.spend_account().average == pytest.approx(2)
+
+
+def test_pacing_decides_each_query_from_its_bin_and_the_account():
+    held_out, stream = drifted_stream()
+    batch = stream[:300]
+    perm = np.random.default_rng(14).permutation(300)
+    a = drift_allocator(pacing=True).fit(held_out)
+    b = clone(a).fit(held_out)
+    np.testing.assert_array_equal(b.transform(batch[perm]), a.transform(batch)[perm])
+    # same state, same answer; after reset_pacing and after fit, the first answer again
+    first = a.reset_pacing().transform(batch)
+    a.transform(stream[300:600])
+    assert a.spend_account().queries == 600
+    np.testing.assert_array_equal(a.reset_pacing().transform(batch), first)
+    np.testing.assert_array_equal(a.fit(held_out).transform(batch), first)
+    # a batch of at least pacing_window queries with an empty account is priced on
+    # its own bins: it spends at most budget * n_queries, and close to it
+    assert 4 * 300 - 300 < first.sum() <= 4 * 300
+
+
+def test_pacing_state_and_spend_account():
+    held_out, stream = drifted_stream()
+    alloc = drift_allocator().fit(held_out)
+    with pytest.raises(ValueError, match="only with pacing=True"):
+        alloc.spend_account()
+    alloc.set_params(pacing=True)  # no refit needed: pacing acts in transform only
+    account = alloc.spend_account()
+    assert account.queries == 0 and np.isnan(account.average)
+    alloc.transform(stream[:10])
+    alloc.transform(stream[10:13])
+    account = alloc.spend_account()
+    assert (account.queries, account.last_queries) == (13, 3)
+    assert account.average == pytest.approx(account.units / 13)
+    assert clone(alloc).fit(held_out).spend_account().queries == 0
+
+
+# ---------------------------------------------- parameters checked again in transform
+
+
+@pytest.mark.parametrize("cls", [GreedyAllocator, BinnedAllocator])
+def test_transform_checks_parameters_changed_by_set_params(cls):
+    X = -np.sort(-np.random.default_rng(15).uniform(size=(40, 4)), axis=1)
+    alloc = cls(budget=2).fit(X)
+    with pytest.raises(ValueError, match="min_budget=10 exceeds max_budget=4"):
+        clone(alloc).fit(X).set_params(min_budget=10).transform(X)
+    with pytest.raises(ValueError, match="min_budget=10 exceeds max_budget=4"):
+        cls(budget=2, max_budget=4).fit(X).set_params(min_budget=10).transform(X)
+    with pytest.raises(ValueError, match="'budget' parameter"):
+        cls(budget=2).fit(X).set_params(budget=-3).transform(X)
+    with pytest.raises(ValueError, match="budget=5 must lie in"):
+        cls(budget=2).fit(X).set_params(budget=5).transform(X)
+    with pytest.raises(ValueError, match="max_budget=6 but X has 4"):
+        cls(budget=2).fit(X).set_params(max_budget=6).transform(X)
+
+
+def test_greedy_transform_uses_current_parameters():
+    X = -np.sort(-np.random.default_rng(16).uniform(size=(40, 4)), axis=1)
+    alloc = GreedyAllocator(budget=2).fit(X)
+    assert alloc.set_params(budget=1).transform(X).sum() == 40
+    budgets = alloc.set_params(max_budget=2, min_budget=1, budget=1.5).transform(X)
+    assert budgets.min() >= 1 and budgets.max() <= 2 and budgets.sum() == 60
+
+
+def test_binned_transform_refuses_parameters_changed_since_fit():
+    lam = np.random.default_rng(17).uniform(size=(200, 1))
+    alloc = BinnedAllocator(budget=2, n_bins=4, max_budget=8, kind="success_prob").fit(lam)
+    with pytest.raises(ValueError, match="changed since fit \\(budget: 2 -> 3, n_bins: 4 -> 5\\).*fit again"):
+        alloc.set_params(budget=3, n_bins=5).transform(lam)
+    # the parameters that act only in transform may change without a refit
+    alloc.set_params(budget=2, n_bins=4, spend_tolerance=None, pacing_window=7)
+    expected = alloc.bin_budgets_[_binned.assign_bins(alloc.bin_edges_, lam[:3, 0])]
+    np.testing.assert_array_equal(alloc.transform(lam[:3]).ravel(), expected)
