@@ -173,8 +173,11 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
     offline_budgets = {b: np.zeros(n, dtype=int) for b in budgets} if offline else {}
     for train, test in folds:
         model = clone(probe)
-        # cross-fitted predictions on the training folds feed the offline policy
-        held = np.asarray(model.fit_transform(X[train], R_fit[train]), dtype=float)
+        if offline_budgets:
+            # cross-fitted predictions on the training folds feed the offline policy
+            held = np.asarray(model.fit_transform(X[train], R_fit[train]), dtype=float)
+        else:
+            model.fit(X[train], R_fit[train])
         out = np.asarray(model.transform(X[test]), dtype=float)
         if pred is None:
             pred = np.zeros((n, out.shape[1]))

@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 from skadapt.targets import (
     _expected_max_sorted,
     _sort_descending,
+    beta_marginal_rewards,
     expected_max_reward,
     geometric_marginal_rewards,
     marginal_rewards,
@@ -279,6 +280,99 @@ def test_geometric_marginal_rewards_accepts_column_and_checks_range():
         geometric_marginal_rewards([], 2)
     with pytest.raises(ValueError, match=r"shape \(n,\) or \(n, 1\)"):
         geometric_marginal_rewards([[0.1, 0.2]], 2)
+
+
+# ---------------------------------------------------------------- beta_marginal_rewards
+def _beta_curve_by_quadrature(a, b, max_budget):
+    from scipy.integrate import quad
+    from scipy.special import betaln
+
+    def integrand(x, j):
+        # lam (1 - lam)^(j - 1) times the Beta(a, b) density, in log space
+        return math.exp(a * math.log(x) + (b + j - 2) * math.log1p(-x) - betaln(a, b))
+
+    return np.array([
+        quad(integrand, 0, 1, args=(j,), limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+        for j in range(1, max_budget + 1)
+    ])
+
+
+@pytest.mark.parametrize("a, b", [(0.5, 0.5), (2.0, 5.0), (0.3, 4.0), (6.0, 1.5), (40.0, 10.0)])
+def test_beta_marginal_rewards_match_quadrature(a, b):
+    got = beta_marginal_rewards([a / (a + b)], [a + b], 12)[0]
+    np.testing.assert_allclose(got, _beta_curve_by_quadrature(a, b, 12), rtol=1e-7, atol=1e-12)
+
+
+def test_beta_marginal_rewards_match_monte_carlo_and_log_beta_form():
+    from scipy.special import betaln
+
+    rng = np.random.default_rng(0)
+    mean = np.array([0.1, 0.5, 0.8])
+    concentration = np.array([0.7, 3.0, 25.0])
+    got = beta_marginal_rewards(mean, concentration, 10)
+    a, b = mean * concentration, (1 - mean) * concentration
+    j = np.arange(1, 11)
+    closed_form = np.exp(betaln(a[:, None] + 1, b[:, None] + j - 1) - betaln(a, b)[:, None])
+    np.testing.assert_allclose(got, closed_form, rtol=1e-10)
+    for i in range(3):
+        lam = rng.beta(a[i], b[i], size=400_000)
+        draws = lam[:, None] * (1 - lam[:, None]) ** (j - 1)
+        se = draws.std(axis=0) / np.sqrt(len(lam))
+        assert np.all(np.abs(draws.mean(axis=0) - got[i]) < 5 * se + 1e-12)
+
+
+def test_beta_marginal_rewards_limits():
+    mean = np.array([0.0, 0.05, 0.3, 0.5, 0.97, 1.0])
+    plug_in = geometric_marginal_rewards(mean, 20)
+    # infinite concentration: bit for bit the plug-in curve
+    np.testing.assert_array_equal(beta_marginal_rewards(mean, np.inf, 20), plug_in)
+    # huge concentration: the plug-in curve (where the log-beta difference loses digits)
+    np.testing.assert_allclose(
+        beta_marginal_rewards(mean, 1e14, 20), plug_in, rtol=1e-9, atol=1e-15
+    )
+    # zero concentration: lam is 0 or 1, so only the first sample can help
+    want = np.zeros((6, 20))
+    want[:, 0] = mean
+    np.testing.assert_array_equal(beta_marginal_rewards(mean, 0.0, 20), want)
+    # a mean of 0 or 1 is a point mass whatever the concentration
+    for c in (1e-3, 1.0, 50.0):
+        got = beta_marginal_rewards([0.0, 1.0], [c, c], 5)
+        np.testing.assert_array_equal(got, [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    mean=arrays(np.float64, st.integers(1, 6), elements=st.floats(0, 1)),
+    log_c=st.floats(-4, 12),
+    max_budget=st.integers(1, 40),
+)
+def test_beta_marginal_rewards_properties(mean, log_c, max_budget):
+    concentration = np.full(mean.shape, 10.0**log_c)
+    delta = beta_marginal_rewards(mean, concentration, max_budget)
+    assert delta.shape == (len(mean), max_budget)
+    np.testing.assert_array_equal(delta[:, 0], mean)
+    assert (delta >= 0).all()
+    assert (np.diff(delta, axis=1) <= 0).all()  # exactly, not up to rounding
+    # Jensen: an uncertain lam never beats the plug-in best-of-b success
+    plug_in = geometric_marginal_rewards(mean, max_budget)
+    assert (np.cumsum(delta, axis=1) <= np.cumsum(plug_in, axis=1) + 1e-12).all()
+
+
+def test_beta_marginal_rewards_input_checks():
+    np.testing.assert_array_equal(
+        beta_marginal_rewards([[0.2], [0.6]], [[3.0], [3.0]], 4),
+        beta_marginal_rewards([0.2, 0.6], 3.0, 4),
+    )
+    with pytest.raises(ValueError, match=r"mean must lie in \[0, 1\]"):
+        beta_marginal_rewards([1.5], 1.0, 3)
+    with pytest.raises(ValueError, match="concentration must be >= 0"):
+        beta_marginal_rewards([0.5, 0.5], [1.0, -1.0], 3)
+    with pytest.raises(ValueError, match="concentration must be >= 0"):
+        beta_marginal_rewards([0.5], [np.nan], 3)
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        beta_marginal_rewards([0.5, 0.5], [1.0, 2.0, 3.0], 3)
+    with pytest.raises(ValueError, match="max_budget"):
+        beta_marginal_rewards([0.5], 1.0, 0)
 
 
 # ---------------------------------------------------------------- preference_probability
