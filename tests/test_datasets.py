@@ -9,9 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skadapt.datasets import (
+    ANSWER_SUFFIX,
     DATASET_FILE,
+    DIVERSE_FILE,
     FAMILIES,
     load_arithmetic,
+    load_diverse,
+    make_diverse_tasks,
     majority_vote_curve,
     majority_vote_outcomes,
     make_arithmetic_tasks,
@@ -151,27 +155,40 @@ def test_shipped_dataset_meets_the_bars():
                                rate[:50])
 
 
+_DIVERSE = (resources.files("skadapt") / "data" / DIVERSE_FILE).is_file()
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not _SHIPPED, reason="dataset not collected yet")
-def test_shipped_dataset_regenerates(smollm2):
-    """Resampling the first batch (8 queries x 32 samples) with the stored settings
+@pytest.mark.parametrize("name, start", [
+    pytest.param("arithmetic", 0, marks=pytest.mark.skipif(
+        not _SHIPPED, reason="dataset not collected yet")),
+    # the second dataset was sampled in two batch-aligned parts: check both
+    pytest.param("diverse", 0, marks=pytest.mark.skipif(
+        not _DIVERSE, reason="dataset not collected yet")),
+    pytest.param("diverse", 2000, marks=pytest.mark.skipif(
+        not _DIVERSE, reason="dataset not collected yet")),
+])
+def test_shipped_dataset_regenerates(smollm2, name, start):
+    """Resampling one batch (8 queries x 32 samples) with the stored settings
     gives back the stored completions (same seeds, same batch composition)."""
     import torch
 
     from skadapt.sampling import sample_and_score
     from skadapt.verifiers import exact_numeric
 
-    data = load_arithmetic(return_completions=True)
+    load = load_diverse if name == "diverse" else load_arithmetic
+    data = load(return_completions=True)
     prov = data.provenance
     sampling = prov["sampling"]
     b = sampling["batch_size"]
+    rows = slice(start, start + b)
     model, tok = smollm2
     threads = torch.get_num_threads()
     torch.set_num_threads(prov.get("n_threads") or 1)
     try:
         res = sample_and_score(
-            model, list(data.queries[:b]), list(data.reference[:b]), exact_numeric,
-            sampling["n_samples"], tokenizer=tok, ids=list(data.ids[:b]),
+            model, list(data.queries[rows]), list(data.reference[rows]), exact_numeric,
+            sampling["n_samples"], tokenizer=tok, ids=list(data.ids[rows]),
             prompt_template=prov["prompt_template"],
             max_new_tokens=sampling["max_new_tokens"],
             temperature=sampling["temperature"], top_p=sampling["top_p"],
@@ -179,10 +196,15 @@ def test_shipped_dataset_regenerates(smollm2):
             random_state=sampling["random_state"])
     finally:
         torch.set_num_threads(threads)
-    same = np.mean(np.array(res.completions, dtype=object) == data.completions[:b])
-    assert same >= 0.9, same
-    np.testing.assert_allclose(res.rewards.mean(1), data.outcomes[:b].mean(1),
+    same = np.array(res.completions, dtype=object) == data.completions[rows]
+    assert same.mean() >= 0.9, same.mean()
+    np.testing.assert_allclose(res.rewards.mean(1), data.outcomes[rows].mean(1),
                                atol=0.15)
+    if name == "diverse":
+        # the per-sample evidence regenerates too, where the sample does
+        np.testing.assert_allclose(res.mean_logprob[same],
+                                   data.mean_logprob[rows][same], atol=1e-3)
+        np.testing.assert_array_equal(res.n_tokens[same], data.n_tokens[rows][same])
 
 
 @pytest.mark.skipif(not _SHIPPED, reason="dataset not collected yet")
@@ -199,3 +221,82 @@ def test_generator_still_makes_the_shipped_queries():
     np.testing.assert_array_equal(
         train_test_split_labels(tasks["family"].to_numpy(), random_state=seed),
         data.split)
+
+
+def test_diverse_tasks_cover_families_and_templates():
+    from skadapt.datasets import DIVERSE_FAMILIES, TEMPLATES
+
+    tasks = make_diverse_tasks(2000, random_state=0)
+    assert len(DIVERSE_FAMILIES) >= 20
+    assert set(tasks["family"]) == set(DIVERSE_FAMILIES)
+    assert set(tasks["template"]) == set(TEMPLATES)
+    assert tasks["query"].is_unique
+    assert tasks["query"].str.endswith(ANSWER_SUFFIX).all()
+    for family, (_, levels, templates) in DIVERSE_FAMILIES.items():
+        assert len(templates) >= 3, family
+        sub = tasks[tasks["family"] == family]
+        assert set(sub["level"]) == set(levels), family
+        assert set(sub["template"]) == set(templates), family
+    # the same seed gives the same queries; another seed other ones
+    again = make_diverse_tasks(2000, random_state=0)
+    assert again.equals(tasks)
+    assert not make_diverse_tasks(50, random_state=1)["query"].equals(tasks["query"][:50])
+
+
+def _word_number(text):
+    from skadapt._tasks import number_words
+
+    lookup = {number_words(n): n for n in range(0, 10000)}
+    return lookup[text]
+
+
+def test_diverse_answers_are_right():
+    """Check answers with an independent solver on the families it can parse."""
+    from skadapt._tasks import number_words
+
+    assert number_words(0) == "zero" and number_words(1000) == "one thousand"
+    assert number_words(90210) == "ninety thousand two hundred ten"
+    assert _word_number("seventy-six") == 76
+    tasks = make_diverse_tasks(3000, random_state=2)
+    checked = Counter()
+    for query, answer, family, template in tasks[
+            ["query", "answer", "family", "template"]].itertuples(index=False):
+        q = query[:-len(ANSWER_SUFFIX)]
+        if template == "question" and family in ("addition", "subtraction",
+                                                 "multiplication"):
+            m = re.search(r"What is (\d+) ([-+*]) (\d+)\?$", q)
+            a, op, b = int(m[1]), m[2], int(m[3])
+            assert answer == {"+": a + b, "-": a - b, "*": a * b}[op], query
+        elif template == "words" and family == "addition":
+            m = re.search(r"What is (.+) plus (.+)\?$", q)
+            assert answer == _word_number(m[1]) + _word_number(m[2]), query
+        elif family in ("list_max", "list_min", "list_sum", "list_length") \
+                and template != "words":
+            items = [int(x) for x in re.findall(r"\d+", q.split(":")[-1]
+                                                if template == "instruction"
+                                                else q.split("list")[-1]
+                                                if "list" in q else q)]
+            expect = {"list_max": max, "list_min": min, "list_sum": sum,
+                      "list_length": len}[family](items)
+            assert answer == expect, query
+        elif family == "word_length":
+            word = re.search(r"'(\w+)'", q)[1]
+            assert answer == len(word), query
+        elif family == "count_letters":
+            letter, word = re.findall(r"'(\w+)'", q)
+            assert answer == word.count(letter), query
+        elif family == "alphabet_position":
+            letter = re.search(r"letter '(\w)'", q)[1]
+            assert answer == ord(letter) - ord("a") + 1, query
+        elif family == "division" and template != "words":
+            a, b = map(int, re.findall(r"\d+", q)[-2:])
+            assert a == answer * b, query
+        elif family == "remainder" and template != "words":
+            a, b = map(int, re.findall(r"\d+", q)[-2:])
+            assert answer == a % b, query
+        elif family == "square" and template != "words":
+            assert answer == int(re.findall(r"\d+", q)[-1]) ** 2, query
+        else:
+            continue
+        checked[family] += 1
+    assert len(checked) >= 12 and min(checked.values()) >= 20, checked
