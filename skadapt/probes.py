@@ -47,7 +47,7 @@ from ._torch_mlp import (
     train_module,
 )
 from ._validation import check_positive_int
-from .targets import beta_marginal_rewards
+from .targets import beta_marginal_rewards, marginal_rewards
 
 __all__ = ["MarginalRewardRegressor", "SuccessProbClassifier"]
 
@@ -186,10 +186,10 @@ class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator
             name=type(self).__name__,
         )
         result.store(self, module)
-        self._after_fit(Z, seed)
+        self._after_fit(Z, y, seed)
         return self
 
-    def _after_fit(self, Z, seed):
+    def _after_fit(self, Z, y, seed):
         """Hook: learn more from the standardized training features ``Z`` (float32)."""
 
     # --------------------------------------------------------------------- predict
@@ -324,6 +324,15 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     novelty_neighbors : int, default=10
         Number of nearest training points whose mean distance defines the novelty
         score (:meth:`novelty_score`).
+    neighbor_curves : int, default=0
+        ``k > 0`` blends into each query's expected curve the average *exact*
+        marginal-reward curve (:func:`skadapt.targets.marginal_rewards` of the observed
+        outcomes) of its ``k`` nearest training rows, with weight
+        ``neighbor_weight``: a calibrated curve that keeps the spread of difficulties
+        the probe cannot tell apart, where it is most often wrong (queries unlike the
+        training set). ``0`` turns it off.
+    neighbor_weight : float, default=0.5
+        Weight of the neighbours' curve, in [0, 1].
 
     Attributes
     ----------
@@ -336,6 +345,9 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         Sorted leave-one-out mean distances of (at most 1000) of those rows to their
         ``novelty_neighbors`` nearest other rows: the distribution the novelty score
         ranks a query's distance in.
+    neighbor_outcomes_ : ndarray of shape (n_rows, m)
+        Training outcomes (or soft labels, one column) of the rows in
+        ``nearest_neighbors_``, float32: the neighbours' exact curves come from them.
     population_distribution_ : ndarray of shape (n_rows, 2)
         Predicted ``[mean, concentration]`` of the rows in ``nearest_neighbors_``; the
         population curve is the average of their expected curves.
@@ -421,6 +433,8 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         "max_budget": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "hedge": [Interval(numbers.Real, 0, None, closed="left")],
         "novelty_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "neighbor_curves": [Interval(numbers.Integral, 0, None, closed="left")],
+        "neighbor_weight": [Interval(numbers.Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -445,6 +459,8 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         max_budget=None,
         hedge=0.0,
         novelty_neighbors=10,
+        neighbor_curves=0,
+        neighbor_weight=0.5,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -465,6 +481,8 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         self.max_budget = max_budget
         self.hedge = hedge
         self.novelty_neighbors = novelty_neighbors
+        self.neighbor_curves = neighbor_curves
+        self.neighbor_weight = neighbor_weight
 
     def _make_head(self):
         return BetaBinomialHead() if self.head == "beta" else SuccessProbHead()
@@ -475,7 +493,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         return targets
 
     # --------------------------------------------------- novelty and population curve
-    def _after_fit(self, Z, seed):
+    def _after_fit(self, Z, y, seed):
         rng = np.random.default_rng(seed)
         n = Z.shape[0]
         rows = np.arange(n)
@@ -496,6 +514,11 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
             self.novelty_reference_ = np.zeros(1)
         mean, concentration = self._distribution_standardized(stored)
         self.population_distribution_ = np.column_stack([mean, concentration])
+        # what the stored rows really did: their outcomes (or soft labels), from
+        # which their exact marginal-reward curves are computed on demand
+        y = np.asarray(y, dtype=np.float64)
+        self.neighbor_outcomes_ = (y[rows] if y.ndim == 2 else y[rows, None]).astype(
+            np.float32)
 
     def _novelty_k(self):
         n_rows = self.nearest_neighbors_.n_samples_fit_
@@ -528,6 +551,20 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         curve = beta_marginal_rewards(mean, concentration, max_budget).mean(axis=0)
         # An average of non-increasing rows is non-increasing; keep it so despite rounding.
         return np.minimum.accumulate(curve)
+
+    def _stored_curves(self, max_budget):
+        """Exact marginal-reward curves of the stored training rows."""
+        outcomes = self.neighbor_outcomes_.astype(np.float64)
+        if outcomes.shape[1] == 1:
+            # soft labels: no samples to be exact about, the plug-in curve
+            return beta_marginal_rewards(outcomes[:, 0], np.inf, max_budget)
+        return marginal_rewards(outcomes, max_budget, extrapolate="geometric")
+
+    def _neighbor_curves(self, Z, max_budget):
+        k = min(int(self.neighbor_curves), self.nearest_neighbors_.n_samples_fit_)
+        _, idx = self.nearest_neighbors_.kneighbors(Z.astype(np.float32, copy=False),
+                                                    n_neighbors=k)
+        return self._stored_curves(max_budget)[idx].mean(axis=1)
 
     def novelty_score(self, X):
         """How unlike the training features each query is, in [0, 1].
@@ -621,6 +658,9 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         Z = self._standardized_input(X)
         mean, concentration = self._distribution_standardized(Z)
         curves = beta_marginal_rewards(mean, concentration, budget)
+        if self.neighbor_curves > 0 and self.neighbor_weight > 0:
+            curves = ((1.0 - self.neighbor_weight) * curves
+                      + self.neighbor_weight * self._neighbor_curves(Z, budget))
         if self.hedge > 0:
             w = self._hedge_weights_standardized(Z)[:, None]
             curves = (1.0 - w) * curves + w * self._population_curve(budget)

@@ -792,3 +792,39 @@ def test_beta_head_with_curves_passes_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         check(estimator)
+
+
+def test_neighbor_curves_are_the_exact_curves_of_the_nearest_training_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    R = (rng.random((400, 8)) < rng.uniform(size=(400, 1))).astype(float)
+    probe = small(head="beta", max_iter=5, neighbor_curves=7, neighbor_weight=1.0,
+                  max_budget=12).fit(X, R)
+    np.testing.assert_array_equal(probe.neighbor_outcomes_, R.astype(np.float32))
+    # with weight 1 the curve of a query is the average exact curve of its neighbours
+    Z = (X[:5] - probe.feature_mean_) / probe.feature_scale_
+    _, idx = probe.nearest_neighbors_.kneighbors(Z.astype(np.float32), n_neighbors=7)
+    exact = marginal_rewards(R, 12, extrapolate="geometric")
+    np.testing.assert_allclose(probe.transform(X[:5]), exact[idx].mean(axis=1), rtol=1e-6)
+    # weight 0.5: halfway between the model's expected curve and the neighbours'
+    half = clone(probe).set_params(neighbor_weight=0.5).fit(X, R)
+    model = clone(probe).set_params(neighbor_curves=0).fit(X, R)
+    np.testing.assert_allclose(half.transform(X[:5]),
+                               0.5 * model.transform(X[:5]) + 0.5 * exact[idx].mean(1),
+                               rtol=1e-5)
+
+
+def test_neighbor_curves_keep_the_spread_a_point_estimate_hides():
+    # two kinds of query that the features cannot tell apart: hopeless or easy
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 4))
+    lam = np.where(rng.random(3000) < 0.5, 0.0, 0.8)
+    R = (rng.random((3000, 16)) < lam[:, None]).astype(float)
+    point = SuccessProbClassifier(hidden_layer_sizes=(8,), max_budget=16, random_state=0)
+    blended = clone(point).set_params(neighbor_curves=50, neighbor_weight=1.0)
+    truth = np.cumsum(np.mean([[0.0] * 16, 0.8 * 0.2 ** np.arange(16)], axis=0))
+    q = {name: np.cumsum(p.fit(X[:2000], R[:2000]).transform(X[2000:]), axis=1).mean(0)
+         for name, p in (("point", point), ("blended", blended))}
+    # the plug-in curve of lam ~ 0.4 promises ~0.99 at 8 samples; the truth is 0.4
+    assert q["point"][7] > 0.9
+    assert abs(q["blended"][7] - truth[7]) < 0.05  # measured: 0.030 (finite samples)
