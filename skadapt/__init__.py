@@ -30,7 +30,8 @@ _LAZY = {
 
 _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
-    "sampling", "datasets", "display", "evaluation", "verifiers",
+    "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
+    "selection", "feedback",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]

@@ -27,10 +27,9 @@ negative and non-monotone. How the allocators treat that is explained in
 
 import numpy as np
 
-from skadapt import targets
+from skadapt import datasets, targets
 from skadapt._greedy import project_nonincreasing
 from skadapt._validation import check_positive_int
-from skadapt.datasets import majority_vote_curve
 
 __all__ = [
     "majority_vote_curve",
@@ -42,6 +41,78 @@ __all__ = [
 
 #: Names accepted by :func:`selection_curve`.
 SELECTION_RULES = ("oracle", "best_of_k", "majority")
+
+
+_ANSWER_ATOL = 1e-9  # an answer this close to the reference is correct (as in skadapt.datasets)
+
+
+def _answer_codes(answers, reference):
+    """Codes of the answers: 0 = the reference answer, 1..d = distinct wrong answers, m + 1 = none."""
+    n, m = answers.shape
+    correct = np.isclose(answers, reference[:, None], rtol=0.0, atol=_ANSWER_ATOL)
+    wrong = np.where(correct | np.isnan(answers), np.nan, answers)
+    order = np.argsort(wrong, axis=1, kind="stable")  # NaN last
+    s = np.take_along_axis(wrong, order, axis=1)
+    new = np.isfinite(s)
+    new[:, 1:] &= s[:, 1:] != s[:, :-1]
+    rank = np.cumsum(new, axis=1)
+    sorted_codes = np.where(np.isfinite(s), rank, m + 1)
+    codes = np.empty((n, m), dtype=np.int16)
+    np.put_along_axis(codes, order, sorted_codes.astype(np.int16), axis=1)
+    codes[correct] = 0
+    return codes
+
+
+def majority_vote_curve(answers, reference):
+    """Exact success probability of majority vote over k samples, for every k.
+
+    Majority vote (self-consistency) draws ``k`` of the ``m`` stored samples of a
+    query uniformly without replacement and returns the most frequent answer;
+    samples without an answer (``NaN``) abstain, ties are broken uniformly at
+    random, and a draw where every sample abstains fails. The values are those
+    of :func:`skadapt.datasets.majority_vote_curve` (exact counting, no Monte
+    Carlo), which is evaluated once per distinct *vote profile* (number of
+    correct samples, sorted counts of the wrong answers, abstentions): the
+    curve depends on nothing else, and real data repeat profiles a lot.
+
+    Parameters
+    ----------
+    answers : array-like of shape (n_queries, m)
+        Extracted numeric answers, ``NaN`` where a sample gave none.
+    reference : array-like of shape (n_queries,)
+        True answers; an answer within 1e-9 of it is correct.
+
+    Returns
+    -------
+    curve : ndarray of shape (n_queries, m)
+        ``curve[i, k - 1]``: probability that majority vote over ``k`` samples of
+        query ``i`` is correct. ``curve[:, 0]`` is the fraction of correct answers.
+
+    See Also
+    --------
+    majority_vote_marginal_rewards : Its differences.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.selection import majority_vote_curve
+    >>> majority_vote_curve(np.array([[5, 5, 7, np.nan]]), [5]).round(3)
+    array([[0.5  , 0.667, 0.75 , 1.   ]])
+    """
+    answers, reference = _answer_inputs(answers, reference)
+    n, m = answers.shape
+    codes = _answer_codes(answers, reference)
+    counts = np.zeros((n, m + 2), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(n), m), codes.ravel().astype(np.intp)), 1)
+    rivals = -np.sort(-counts[:, 1:m + 1], axis=1)
+    profile = np.column_stack([counts[:, 0], counts[:, m + 1], rivals])
+    unique, inverse = np.unique(profile, axis=0, return_inverse=True)
+    # one representative answer row per profile: reference 0, rival r answers r, NaN abstains
+    rep = np.full((unique.shape[0], m), np.nan)
+    for u, (n_correct, _, *rival_counts) in enumerate(unique):
+        values = [0.0] * n_correct + [float(r + 1) for r, c in enumerate(rival_counts) for _ in range(c)]
+        rep[u, :len(values)] = values
+    return datasets.majority_vote_curve(rep, np.zeros(unique.shape[0]))[inverse.ravel()]
 
 
 def _answer_inputs(answers, reference):
@@ -204,7 +275,7 @@ def selection_curve(rule, outcomes=None, answers=None, reference=None, rewards=N
     return np.column_stack([value(R, k) for k in range(1, max_budget + 1)])
 
 
-def concave_envelope(curve):
+def concave_envelope(curve, *, marginal_rewards=False):
     """Least concave majorant of each row of a quality curve, with ``curve_0 = 0``.
 
     For a row ``c_1, ..., c_B`` this is the smallest concave function of the
@@ -218,8 +289,8 @@ def concave_envelope(curve):
     applies to a non-monotone row before allocating (a classical identity:
     the slopes of the least concave majorant of a cumulative-sum diagram
     are the antitonic regression of the increments). So allocating on
-    ``np.diff(concave_envelope(curve), prepend=0)`` gives the same budgets
-    as the allocator's projection, without the warning.
+    ``concave_envelope(curve, marginal_rewards=True)`` is what the
+    allocator does with the raw marginal rewards, without the warning.
 
     The envelope touches the curve at its *vertices*; between two vertices
     it is a chord above the curve. A budget that falls between vertices
@@ -233,11 +304,18 @@ def concave_envelope(curve):
     curve : array-like of shape (n_queries, max_budget)
         Expected quality at budgets ``1..max_budget`` (for example
         :func:`selection_curve`).
+    marginal_rewards : bool, default=False
+        Return the envelope's marginal rewards (its increments, with
+        ``envelope_0 = 0``) instead of its values. They are exactly
+        non-increasing in floating point, ready for
+        :func:`skadapt.allocation.greedy_allocate`; differencing the values
+        instead can leave rounding increases of 1e-17.
 
     Returns
     -------
     envelope : ndarray of shape (n_queries, max_budget)
-        ``envelope >= curve``, concave along each row (with the origin).
+        ``envelope >= curve``, concave along each row (with the origin), or
+        its marginal rewards.
 
     Examples
     --------
@@ -245,6 +323,8 @@ def concave_envelope(curve):
     >>> from skadapt.selection import concave_envelope
     >>> concave_envelope([[0.6, 0.6, 0.7, 0.7, 1.0]])
     array([[0.6, 0.7, 0.8, 0.9, 1. ]])
+    >>> concave_envelope([[0.6, 0.6, 0.7, 0.7, 1.0]], marginal_rewards=True)
+    array([[0.6, 0.1, 0.1, 0.1, 0.1]])
     """
     try:
         curve = np.asarray(curve, dtype=np.float64)
@@ -257,5 +337,5 @@ def concave_envelope(curve):
         )
     if not np.isfinite(curve).all():
         raise ValueError("curve contains NaN or infinite values.")
-    delta = np.diff(curve, axis=1, prepend=0.0)
-    return np.cumsum(project_nonincreasing(delta), axis=1)
+    delta = project_nonincreasing(np.diff(curve, axis=1, prepend=0.0))
+    return delta if marginal_rewards else np.cumsum(delta, axis=1)

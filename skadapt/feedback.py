@@ -1,0 +1,1600 @@
+"""Allocation with feedback: policies that look at a query's own samples.
+
+The paper's allocator decides every budget before any sample is drawn (one
+shot, Eq. 5 on predicted marginal rewards). A policy *with feedback* draws
+some samples first, looks at them (their answers, their log-probabilities
+and, when a verifier is available at inference, whether one is correct) and
+then decides how many more to draw. This module implements such policies,
+the published baselines they are compared with, and an evaluation of all of
+them from ``m`` stored samples per query, without running a model.
+
+Evaluation without bias
+    A sequential policy draws a query's stored samples one after another, in
+    a uniformly random order, without replacement: exactly the law of
+    drawing fresh i.i.d. samples, as long as it needs at most ``m``. Each
+    policy is run on ``n_permutations`` random orders of every query's
+    samples ("worlds"; world ``p`` uses the ``p``-th order of every query, so
+    batch policies see a whole batch), and its per-query quality is averaged
+    over the worlds. The average is an unbiased estimate of the expected
+    quality; with ``n_permutations="all"`` (``m <= 7``) it is the exact
+    expectation for the per-query policies. A policy only ever scores on
+    the samples it drew, and it sees all of them, as it would at inference.
+    Policies whose budgets do not depend on any sample (uniform, one shot,
+    the split-sample oracle) are scored in closed form (pass@k and the exact
+    majority-vote curve).
+
+Final quality of the drawn samples
+    ``"oracle"``: the query succeeds iff some drawn sample is correct (an
+    oracle verifier picks it). ``"majority"``: the most frequent extracted
+    answer among the drawn samples, samples without an answer abstaining,
+    ties broken uniformly at random (the reference answer among ``t`` tied
+    leaders scores ``1 / t``).
+
+See ``docs/feedback.md`` for the user guide.
+"""
+
+import itertools
+import math
+import numbers
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy import special
+from sklearn.utils import Bunch, check_random_state
+
+from skadapt import _greedy, targets
+from skadapt._validation import check_positive_int, row_list
+from skadapt.allocation import greedy_allocate, greedy_allocate_success_prob
+from skadapt.selection import _answer_codes, concave_envelope, majority_vote_curve
+
+__all__ = [
+    "StoredSamples",
+    "FeedbackResult",
+    "EVIDENCE_FEATURES",
+    "phase_evidence",
+    "uniform",
+    "one_shot",
+    "split_sample_oracle",
+    "two_phase",
+    "two_phase_training_data",
+    "multi_round",
+    "price_rule",
+    "adaptive_consistency",
+    "uab",
+    "sweep_policy",
+    "quality_at_spend",
+    "compare_policies",
+]
+
+#: Columns of :func:`phase_evidence`.
+EVIDENCE_FEATURES = ("mean_logprob", "min_logprob", "agreement", "n_distinct", "answered", "n_tokens")
+
+_MAX_ALL_ORDERS = 5040  # 7!
+_EXCLUDED = -2.0  # marginal reward of a unit that must never be bought
+_CHUNK = 512  # queries per chunk when drawing random orders
+
+
+# --------------------------------------------------------------------------
+# Stored samples and the worlds they are replayed in
+# --------------------------------------------------------------------------
+
+
+def _matrix(values, name, shape=None, allow_nan=True, allow_neg_inf=False):
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must contain numbers: {exc}") from None
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array of shape (n_queries, n_samples); got shape "
+            f"{array.shape}."
+        )
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} like the other sample arrays; got {array.shape}.")
+    bad = np.isposinf(array) if allow_neg_inf else np.isinf(array)
+    if not allow_nan:
+        bad |= np.isnan(array)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        what = "infinite" if allow_nan else "NaN or infinite"
+        raise ValueError(f"{name} contains {what} values in row(s) {row_list(rows)}.")
+    return array
+
+
+class StoredSamples:
+    """The ``m`` stored samples of ``n`` queries that feedback policies are replayed on.
+
+    Holds, for every query, what a policy may look at (answers,
+    log-probabilities, token counts) and what it is scored with (the oracle
+    verifier's outcomes and the reference answer), together with the random
+    sample orders ("worlds") every sequential policy is replayed in. All
+    policies evaluated on one ``StoredSamples`` share its worlds (common
+    random numbers), so their differences are estimated with little noise.
+    The prefix statistics of the worlds are computed once, on first use.
+
+    Parameters
+    ----------
+    outcomes : array-like of shape (n_queries, n_samples), default=None
+        0/1 correctness of each sample under the oracle verifier. NaN (the
+        verifier failed) counts as not verified, 0. ``None`` derives it from
+        ``answers == reference``.
+    answers : array-like of shape (n_queries, n_samples), default=None
+        Extracted numeric answers, NaN where a sample has none. Needed for
+        majority vote and for the policies that look at answers.
+    reference : array-like of shape (n_queries,), default=None
+        True answers; required with ``answers``. An answer within 1e-9 of
+        it is correct.
+    mean_logprob, min_logprob : array-like of shape (n_queries, n_samples), default=None
+        Mean and minimum token log-probability of each sample (NaN = missing).
+    n_tokens : array-like of shape (n_queries, n_samples), default=None
+        Generated tokens of each sample.
+    n_permutations : int or "all", default=64
+        Number of random sample orders per query. ``"all"`` enumerates every
+        order (``m!`` of them, ``m <= 7``), each query's list shuffled
+        independently, so per-query policies are evaluated exactly.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the sample orders.
+    orders : array-like of shape (n_queries, n_worlds, n_samples), default=None
+        Explicit sample orders (each a permutation of ``range(n_samples)``);
+        overrides ``n_permutations``.
+
+    Attributes
+    ----------
+    n_queries, n_samples, n_worlds : int
+    outcomes : ndarray of shape (n_queries, n_samples)
+        0/1 floats (NaN replaced by 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples
+    >>> answers = np.array([[3, 3, 4, np.nan], [7, 8, 9, 7]])
+    >>> samples = StoredSamples(answers=answers, reference=[3, 7], n_permutations=8)
+    >>> samples.n_queries, samples.n_samples, samples.n_worlds
+    (2, 4, 8)
+    >>> samples.outcomes
+    array([[1., 1., 0., 0.],
+           [1., 0., 0., 1.]])
+    """
+
+    def __init__(self, outcomes=None, answers=None, reference=None, *, mean_logprob=None,
+                 min_logprob=None, n_tokens=None, n_permutations=64, random_state=0, orders=None):
+        if outcomes is None and answers is None:
+            raise ValueError("StoredSamples needs outcomes, or answers and reference.")
+        shape = None
+        self.answers = self.reference = self.codes = None
+        if answers is not None:
+            if reference is None:
+                raise ValueError("answers needs reference (the true answer of each query).")
+            self.answers = _matrix(answers, "answers")
+            shape = self.answers.shape
+            try:
+                ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"reference must contain numbers: {exc}") from None
+            if ref.shape[0] != shape[0]:
+                raise ValueError(
+                    f"reference must have shape (n_queries,) = ({shape[0]},); got {ref.shape[0]} entries."
+                )
+            self.reference = ref
+            self.codes = _answer_codes(self.answers, ref)
+        if outcomes is None:
+            self.outcomes = (self.codes == 0).astype(np.float64)
+        else:
+            R = _matrix(outcomes, "outcomes", shape)
+            bad = ~np.isnan(R) & (R != 0) & (R != 1)
+            if bad.any():
+                raise ValueError(
+                    f"outcomes must be 0, 1 or NaN; found {float(R[bad][0])!r} in row(s) "
+                    f"{row_list(np.flatnonzero(bad.any(axis=1)))}."
+                )
+            self.outcomes = np.nan_to_num(R, nan=0.0)
+        shape = self.outcomes.shape
+        self.mean_logprob = None if mean_logprob is None else _matrix(
+            mean_logprob, "mean_logprob", shape, allow_neg_inf=True)
+        self.min_logprob = None if min_logprob is None else _matrix(
+            min_logprob, "min_logprob", shape, allow_neg_inf=True)
+        self.n_tokens = None if n_tokens is None else _matrix(n_tokens, "n_tokens", shape)
+        self.n_queries, self.n_samples = shape
+        self.random_state = random_state
+        self.n_permutations = n_permutations
+        self.orders = self._make_orders(orders)
+        self.n_worlds = self.orders.shape[1]
+        self._prefix_cache = None
+        self._cache = {}
+
+    @classmethod
+    def from_bunch(cls, data, rows=None, **kwargs):
+        """Build from a :func:`skadapt.datasets.load_arithmetic`-style Bunch.
+
+        Parameters
+        ----------
+        data : Bunch or dict
+            With ``outcomes``, ``answers``, ``reference`` and optionally
+            ``mean_logprob``, ``min_logprob``, ``n_tokens``.
+        rows : array-like of int or bool, default=None
+            Queries to keep (for example ``data.test_mask``).
+        **kwargs
+            ``n_permutations``, ``random_state``.
+
+        Returns
+        -------
+        samples : StoredSamples
+        """
+        keys = ("outcomes", "answers", "reference", "mean_logprob", "min_logprob", "n_tokens")
+        arrays = {}
+        for key in keys:
+            value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
+            if value is not None and rows is not None:
+                value = np.asarray(value)[rows]
+            arrays[key] = value
+        for key in ("mean_logprob", "min_logprob"):
+            if arrays[key] is not None and np.isnan(np.asarray(arrays[key], dtype=float)).all():
+                arrays[key] = None  # collected without log-probabilities
+        return cls(**arrays, **kwargs)
+
+    def _make_orders(self, orders):
+        n, m = self.n_queries, self.n_samples
+        if orders is not None:
+            orders = np.asarray(orders)
+            if orders.ndim != 3 or orders.shape[0] != n or orders.shape[2] != m or orders.shape[1] == 0:
+                raise ValueError(
+                    f"orders must have shape (n_queries, n_worlds, n_samples) = ({n}, n_worlds, {m}); "
+                    f"got {orders.shape}."
+                )
+            if not np.issubdtype(orders.dtype, np.integer) or not (
+                    np.sort(orders, axis=2) == np.arange(m)).all():
+                raise ValueError("orders must hold, for every query and world, a permutation of range(n_samples).")
+            return orders.astype(np.int16)
+        rng = check_random_state(self.random_state)
+        if isinstance(self.n_permutations, str):
+            if self.n_permutations != "all":
+                raise ValueError(f"n_permutations must be a positive integer or 'all'; got {self.n_permutations!r}.")
+            if math.factorial(m) > _MAX_ALL_ORDERS:
+                raise ValueError(
+                    f"n_permutations='all' needs n_samples! <= {_MAX_ALL_ORDERS} (n_samples <= 7); "
+                    f"got n_samples={m}."
+                )
+            perms = np.array(list(itertools.permutations(range(m))), dtype=np.int16).reshape(-1, m)
+            index = np.stack([rng.permutation(perms.shape[0]) for _ in range(n)])
+            return perms[index]
+        P = check_positive_int(self.n_permutations, "n_permutations")
+        out = np.empty((n, P, m), dtype=np.int16)
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            out[start:stop] = rng.random_sample((stop - start, P, m)).argsort(axis=2)
+        return out
+
+    def subset(self, rows):
+        """The queries ``rows``, with the same settings (and their own worlds).
+
+        Parameters
+        ----------
+        rows : array-like of int or bool
+
+        Returns
+        -------
+        samples : StoredSamples
+        """
+        rows = np.asarray(rows)
+        pick = (lambda a: None if a is None else a[rows])
+        return StoredSamples(
+            self.outcomes[rows], pick(self.answers), pick(self.reference),
+            mean_logprob=pick(self.mean_logprob), min_logprob=pick(self.min_logprob),
+            n_tokens=pick(self.n_tokens), n_permutations=self.n_permutations,
+            random_state=self.random_state,
+        )
+
+    def curve(self, selection):
+        """Exact quality of ``k = 1..n_samples`` samples drawn without replacement (cached).
+
+        Parameters
+        ----------
+        selection : {"oracle", "majority"}
+
+        Returns
+        -------
+        curve : ndarray of shape (n_queries, n_samples)
+        """
+        if selection not in self._cache:
+            if selection == "oracle":
+                R = self.outcomes
+                c = np.column_stack([targets.pass_at_k(R, k) for k in range(1, self.n_samples + 1)])
+            elif selection == "majority":
+                self._need_answers("majority vote")
+                c = majority_vote_curve(self.answers, self.reference)
+            else:
+                raise ValueError(f"selection must be 'oracle' or 'majority'; got {selection!r}.")
+            self._cache[selection] = c
+        return self._cache[selection]
+
+    @property
+    def selections(self):
+        """Selection rules these samples can be scored with."""
+        return ("oracle", "majority") if self.answers is not None else ("oracle",)
+
+    def _need_answers(self, what):
+        if self.answers is None:
+            raise ValueError(f"{what} needs answers and reference in StoredSamples.")
+
+    def _prefix(self):
+        if self._prefix_cache is None:
+            self._prefix_cache = _prefix_statistics(self.outcomes, self.codes, self.orders)
+        return self._prefix_cache
+
+    def _seen(self, values, t0, t1):
+        """values (n, m) in the order of every world, positions t0..t1-1: (n, n_worlds, t1 - t0)."""
+        idx = self.orders[:, :, t0:t1].astype(np.intp)
+        return np.take_along_axis(values[:, None, :], idx, axis=2)
+
+    def __repr__(self):
+        return (f"StoredSamples(n_queries={self.n_queries}, n_samples={self.n_samples}, "
+                f"n_worlds={self.n_worlds}, selections={self.selections})")
+
+
+def _prefix_statistics(outcomes, codes, orders):
+    """Everything a policy or the scoring needs about every prefix of every world.
+
+    One pass over the draw positions keeps, per (query, world), the count of
+    every answer and updates in O(1): the top two counts with "no answer" as
+    a candidate (Adaptive-Consistency), the top two counts of real answers,
+    and the majority-vote state (how many wrong answers tie the reference's
+    count, or that the reference is not among the leaders). This works
+    because a count only ever grows by one.
+    """
+    n, P, m = orders.shape
+    rows = n * P
+    order = orders.reshape(rows, m).astype(np.intp)
+    query = np.repeat(np.arange(n), P)[:, None]
+    hit = outcomes[query, order] > 0.5
+    stats = {"first_correct": np.where(hit.any(axis=1), hit.argmax(axis=1), m).reshape(n, P)}
+    if codes is None:
+        return stats
+    pc = codes[query, order]
+    none = m + 1
+    counts = np.zeros((rows, m + 2), dtype=np.int16)
+    ar = np.arange(rows)
+    ac1, ac2, mv1, mv2 = (np.zeros(rows, dtype=np.int16) for _ in range(4))
+    best_rival = np.zeros(rows, dtype=np.int16)
+    n_best_rivals = np.zeros(rows, dtype=np.int16)
+    keep = {key: np.zeros((rows, m + 1), dtype=np.int16) for key in ("ac1", "ac2", "mv1", "mv2", "ties")}
+    keep["ties"][:, 0] = -1
+    for t in range(m):
+        x = pc[:, t]
+        counts[ar, x] += 1
+        c = counts[ar, x]
+        # a count that passes the top count belonged to a leader, so the runner-up is unchanged
+        up = c > ac1
+        ac2 = np.where(up, ac2, np.maximum(ac2, c))
+        ac1 = np.where(up, c, ac1)
+        cp = np.where(x != none, c, 0)
+        up = cp > mv1
+        mv2 = np.where(up, mv2, np.maximum(mv2, cp))
+        mv1 = np.where(up, cp, mv1)
+        rival = (x != none) & (x != 0)
+        cr = np.where(rival, c, 0)
+        n_best_rivals = np.where(cr > best_rival, 1,
+                                 np.where(rival & (cr == best_rival), n_best_rivals + 1, n_best_rivals))
+        best_rival = np.maximum(best_rival, cr)
+        c0 = counts[:, 0]
+        ties = np.where(c0 > best_rival, 0, np.where((c0 == best_rival) & (c0 > 0), n_best_rivals, -1))
+        for key, value in (("ac1", ac1), ("ac2", ac2), ("mv1", mv1), ("mv2", mv2), ("ties", ties)):
+            keep[key][:, t + 1] = value
+    stats.update({key: value.reshape(n, P, m + 1) for key, value in keep.items()})
+    return stats
+
+
+# --------------------------------------------------------------------------
+# Results and scoring
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class FeedbackResult:
+    """What a policy achieved on stored samples.
+
+    Attributes
+    ----------
+    policy : str
+        Name of the policy.
+    quality_per_query : dict of str to ndarray of shape (n_queries,)
+        Expected quality of each query under each selection rule
+        (``"oracle"``, and ``"majority"`` when answers are stored).
+    samples_used : ndarray of shape (n_queries,)
+        Expected number of samples drawn for each query.
+    rounds : float
+        Sequential generation steps the batch needs (a round of parallel
+        draws is one step; a one-at-a-time policy needs as many steps as its
+        longest query), averaged over the worlds.
+    total_samples : ndarray of shape (n_worlds,)
+        Samples drawn for the whole batch in each world (one entry when the
+        evaluation is exact): a fixed-budget policy never exceeds its budget
+        in any world.
+    evaluation : {"exact", "permutations"}
+        Closed form, or the average over the worlds of the samples.
+    params : dict
+        The policy's parameters.
+    """
+
+    policy: str
+    quality_per_query: dict
+    samples_used: np.ndarray
+    rounds: float
+    total_samples: np.ndarray
+    evaluation: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def quality(self):
+        """Mean quality over queries, per selection rule."""
+        return {key: float(np.mean(value)) for key, value in self.quality_per_query.items()}
+
+    @property
+    def avg_samples(self):
+        """Average samples per query."""
+        return float(np.mean(self.samples_used))
+
+    def __repr__(self):
+        quality = ", ".join(f"{k}={v:.4f}" for k, v in self.quality.items())
+        return (f"FeedbackResult(policy={self.policy!r}, avg_samples={self.avg_samples:.3f}, "
+                f"{quality}, rounds={self.rounds:.2f})")
+
+
+def _check_samples(samples):
+    if not isinstance(samples, StoredSamples):
+        raise ValueError(
+            f"samples must be a StoredSamples instance (skadapt.feedback.StoredSamples); got "
+            f"{type(samples).__name__}."
+        )
+    return samples
+
+
+def _replayed(policy, samples, drawn, rounds, params):
+    """Score a policy that drew the first ``drawn[i, p]`` samples of query i in world p."""
+    stats = samples._prefix()
+    quality = {"oracle": (drawn > stats["first_correct"]).mean(axis=1)}
+    if samples.codes is not None:
+        ties = np.take_along_axis(stats["ties"], drawn[:, :, None].astype(np.intp), axis=2)[:, :, 0]
+        quality["majority"] = np.where(ties >= 0, 1.0 / (np.maximum(ties, 0) + 1.0), 0.0).mean(axis=1)
+    return FeedbackResult(policy, quality, drawn.mean(axis=1), float(np.mean(rounds)),
+                          drawn.sum(axis=0), "permutations", params)
+
+
+def _exact(policy, samples, budgets, params, curves=None):
+    """Score budgets fixed before any sample with the exact curves (budget 0 scores 0)."""
+    quality = {}
+    rows = np.arange(samples.n_queries)
+    for selection in samples.selections:
+        curve = samples.curve(selection) if curves is None else curves[selection]
+        quality[selection] = np.where(budgets > 0, curve[rows, np.maximum(budgets, 1) - 1], 0.0)
+    rounds = 1.0 if budgets.any() else 0.0
+    return FeedbackResult(policy, quality, budgets.astype(np.float64), rounds,
+                          np.array([budgets.sum()]), "exact", params)
+
+
+def _check_budget(budget, low, high, n, name="budget"):
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real) or not math.isfinite(budget):
+        raise ValueError(f"{name} must be a finite number; got {budget!r}.")
+    if not low <= budget <= high:
+        raise ValueError(f"{name}={budget} must lie in [{low}, {high}] (samples per query).")
+    return _greedy.total_units(budget, n)
+
+
+def _check_cap(max_budget, m, name="max_budget", low=1):
+    if max_budget is None:
+        return m
+    cap = check_positive_int(max_budget, name)
+    if cap > m or cap < low:
+        raise ValueError(f"{name}={cap} must lie in [{low}, {m}] (the stored samples per query).")
+    return cap
+
+
+def _check_probability(value, name, *, open_low=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}.")
+    if not (0 < value <= 1 if open_low else 0 <= value <= 1):
+        raise ValueError(f"{name} must lie in {'(0, 1]' if open_low else '[0, 1]'}; got {value!r}.")
+    return float(value)
+
+
+# --------------------------------------------------------------------------
+# Evidence of the samples seen so far
+# --------------------------------------------------------------------------
+
+
+def _nan_reduce(values, reduce):
+    finite = np.isfinite(values)
+    count = finite.sum(axis=-1)
+    if reduce == "mean":
+        out = np.where(finite, values, 0.0).sum(axis=-1) / np.maximum(count, 1)
+    else:
+        out = np.where(finite, values, np.inf).min(axis=-1)
+    return np.where(count > 0, out, np.nan)
+
+
+def phase_evidence(answers_seen, mean_logprob_seen=None, min_logprob_seen=None, n_tokens_seen=None):
+    """Features of the samples of a query seen so far (the evidence of a first phase).
+
+    Parameters
+    ----------
+    answers_seen : array-like of shape (..., r)
+        Extracted answers of the ``r`` samples seen (NaN = none).
+    mean_logprob_seen, min_logprob_seen : array-like of shape (..., r), default=None
+        Mean and minimum token log-probability of each seen sample.
+    n_tokens_seen : array-like of shape (..., r), default=None
+        Generated tokens of each seen sample.
+
+    Returns
+    -------
+    evidence : ndarray of shape (..., 6)
+        Columns :data:`EVIDENCE_FEATURES`: the mean over seen samples of
+        their mean log-probability; the smallest token log-probability of
+        any seen sample; *agreement*, the share of seen samples giving the
+        most frequent answer; the number of distinct answers; the fraction of
+        samples with an extractable answer; the mean number of tokens.
+        A column whose input is ``None`` is 0 (constant, so harmless to a
+        model); a log-probability column is NaN where no seen sample has
+        one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import phase_evidence
+    >>> phase_evidence([[4, 4, 5, np.nan]], [[-0.1, -0.3, -0.2, -0.2]])
+    array([[-0.2 ,  0.  ,  0.5 ,  2.  ,  0.75,  0.  ]])
+    """
+    try:
+        a = np.asarray(answers_seen, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"answers_seen must contain numbers: {exc}") from None
+    if a.ndim < 1 or a.shape[-1] == 0:
+        raise ValueError(f"answers_seen must have shape (..., r) with r >= 1; got {a.shape}.")
+    r = a.shape[-1]
+    out = np.zeros(a.shape[:-1] + (len(EVIDENCE_FEATURES),))
+    for col, values, reduce in ((0, mean_logprob_seen, "mean"), (1, min_logprob_seen, "min"),
+                                (5, n_tokens_seen, "mean")):
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != a.shape:
+            raise ValueError(
+                f"{EVIDENCE_FEATURES[col]} of the seen samples must have the shape of answers_seen "
+                f"{a.shape}; got {values.shape}."
+            )
+        out[..., col] = _nan_reduce(values, reduce)
+    same = a[..., :, None] == a[..., None, :]  # NaN equals nothing
+    support = same.sum(axis=-1)
+    answered = np.isfinite(a)
+    out[..., 2] = support.max(axis=-1) / r
+    out[..., 3] = np.where(answered, 1.0 / np.maximum(support, 1), 0.0).sum(axis=-1)
+    out[..., 4] = answered.mean(axis=-1)
+    return out
+
+
+def _world_evidence(samples, p, r):
+    """phase_evidence of the first r samples of world p, (n_queries, 6)."""
+    idx = samples.orders[:, p, :r].astype(np.intp)
+    take = (lambda v: None if v is None else np.take_along_axis(v, idx, axis=1))
+    answers = take(samples.answers)
+    if answers is None:
+        answers = np.full(idx.shape, np.nan)
+    return phase_evidence(answers, take(samples.mean_logprob), take(samples.min_logprob),
+                          take(samples.n_tokens))
+
+
+# --------------------------------------------------------------------------
+# Policies without feedback
+# --------------------------------------------------------------------------
+
+
+def uniform(samples, k):
+    """Best-of-``k`` / majority of ``k`` for every query: the non-adaptive baseline.
+
+    Scored exactly (pass@k and the exact majority-vote curve).
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    k : int
+        Samples per query, ``1 <= k <= n_samples``.
+
+    Returns
+    -------
+    result : FeedbackResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, uniform
+    >>> samples = StoredSamples(answers=[[3, 3, 4, np.nan]], reference=[3])
+    >>> {key: round(value, 4) for key, value in uniform(samples, 2).quality.items()}
+    {'oracle': 0.8333, 'majority': 0.6667}
+    """
+    samples = _check_samples(samples)
+    k = _check_cap(k, samples.n_samples, "k")
+    return _exact("uniform", samples, np.full(samples.n_queries, k), {"k": k})
+
+
+def one_shot(samples, predictions, budget, *, kind="success_prob", max_budget=None, min_budget=0):
+    """The paper's policy: all budgets decided before any sample (Eq. 5, greedy).
+
+    Budgets come from :func:`skadapt.allocation.greedy_allocate_success_prob`
+    (``kind="success_prob"``) or :func:`skadapt.allocation.greedy_allocate`
+    (``kind="marginal"``; non-increasing rows expected, others projected
+    with a :class:`~skadapt.allocation.NonMonotoneRewardsWarning`). They do
+    not depend on any sample, so both selection rules are scored exactly.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    predictions : array-like of shape (n_queries,) or (n_queries, max_budget)
+        Predicted success probabilities (``kind="success_prob"``) or
+        predicted marginal rewards (``kind="marginal"``), made before any
+        sample (for example by a probe on the query's hidden state).
+    budget : float
+        Average samples per query.
+    kind : {"success_prob", "marginal"}, default="success_prob"
+    max_budget : int, default=None
+        Largest budget of a query; ``None`` means ``n_samples`` (for
+        ``kind="marginal"``, at most the number of columns).
+    min_budget : int, default=0
+
+    Returns
+    -------
+    result : FeedbackResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, one_shot
+    >>> outcomes = np.array([[1, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]])
+    >>> result = one_shot(StoredSamples(outcomes), [0.9, 0.3, 0.01], 2, max_budget=4)
+    >>> result.samples_used, round(result.quality["oracle"], 4)
+    (array([2., 4., 0.]), 0.6667)
+    """
+    samples = _check_samples(samples)
+    n, m = samples.n_queries, samples.n_samples
+    if kind == "success_prob":
+        if np.shape(predictions)[:1] != (n,):
+            raise ValueError(
+                f"predictions must have shape (n_queries,) = ({n},) with kind='success_prob'; got "
+                f"{np.shape(predictions)}."
+            )
+        cap = _check_cap(max_budget, m)
+        total = _check_budget(budget, 0, cap, n)
+        budgets = greedy_allocate_success_prob(predictions, total, max_budget=cap, min_budget=min_budget)
+    elif kind == "marginal":
+        delta = np.asarray(predictions, dtype=np.float64)
+        if delta.ndim != 2 or delta.shape[0] != n:
+            raise ValueError(
+                f"predictions must have shape (n_queries, max_budget) = ({n}, max_budget) with "
+                f"kind='marginal'; got {delta.shape}."
+            )
+        cap = _check_cap(max_budget, min(m, delta.shape[1]))
+        total = _check_budget(budget, 0, cap, n)
+        budgets = greedy_allocate(delta[:, :cap], total, min_budget=min_budget)
+    else:
+        raise ValueError(f"kind must be 'success_prob' or 'marginal'; got {kind!r}.")
+    return _exact("one_shot", samples, budgets, {"budget": budget, "kind": kind, "max_budget": cap})
+
+
+def split_sample_oracle(samples, budget, *, selection="oracle", max_budget=None, cross_fit=True):
+    """Skyline: allocate on the true curves of half the samples, score on the other half.
+
+    The paper's oracle allocates with the true marginal rewards and scores
+    on the same samples, which rewards it for the noise of those samples.
+    Here the exact curves of samples ``1..m // 2`` of each query choose the
+    budgets (Eq. 5, greedy; for majority vote on the curve's
+    :func:`~skadapt.selection.concave_envelope`, since its marginal rewards
+    are not monotone) and the remaining samples score them, so no sample
+    both chooses and scores a budget. With ``cross_fit`` the halves then
+    swap roles and the two scores are averaged. Budgets are at most
+    ``min(m // 2, m - m // 2)``.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    budget : float
+        Average samples per query.
+    selection : {"oracle", "majority"}, default="oracle"
+        The curve the budgets are allocated on; both rules are scored.
+    max_budget : int, default=None
+        Largest budget of a query; ``None`` means ``m // 2``.
+    cross_fit : bool, default=True
+
+    Returns
+    -------
+    result : FeedbackResult
+
+    See Also
+    --------
+    skadapt.shift.split_sample_oracle : The budgets alone, for a reward matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, split_sample_oracle
+    >>> outcomes = np.array([[1, 1, 1, 1], [0, 1, 1, 0], [0, 0, 0, 0]])
+    >>> result = split_sample_oracle(StoredSamples(outcomes), 1)
+    >>> result.samples_used, round(result.quality["oracle"], 4)
+    (array([1., 2., 0.]), 0.6667)
+    """
+    samples = _check_samples(samples)
+    if selection not in samples.selections:
+        raise ValueError(f"selection must be one of {samples.selections}; got {selection!r}.")
+    n, m = samples.n_queries, samples.n_samples
+    if m < 2:
+        raise ValueError("split_sample_oracle needs at least 2 stored samples per query.")
+    half = m // 2
+    cap = _check_cap(max_budget, min(half, m - half))
+    total = _check_budget(budget, 0, cap, n)
+    first, second = np.arange(half), np.arange(half, m)
+
+    def curves(cols):
+        out = {"oracle": np.column_stack(
+            [targets.pass_at_k(samples.outcomes[:, cols], k) for k in range(1, cap + 1)])}
+        if samples.codes is not None:
+            out["majority"] = majority_vote_curve(samples.answers[:, cols], samples.reference)[:, :cap]
+        return out
+
+    key = ("halves", cap)
+    if key not in samples._cache:
+        samples._cache[key] = [curves(first), curves(second)]
+    halves = samples._cache[key]
+    runs = []
+    for choose, score in ((0, 1), (1, 0)) if cross_fit else ((0, 1),):
+        # majority vote: allocate on the concave envelope (= the allocator's projection)
+        delta = concave_envelope(halves[choose][selection], marginal_rewards=True)
+        budgets = _greedy.allocate_matrix(delta, total, 0)
+        runs.append(_exact("split_sample_oracle", samples, budgets, {}, curves=halves[score]))
+    quality = {key: np.mean([run.quality_per_query[key] for run in runs], axis=0) for key in samples.selections}
+    used = np.mean([run.samples_used for run in runs], axis=0)
+    total_samples = np.concatenate([run.total_samples for run in runs])
+    return FeedbackResult("split_sample_oracle", quality, used, max(run.rounds for run in runs),
+                          total_samples, "exact",
+                          {"budget": budget, "selection": selection, "max_budget": cap, "cross_fit": cross_fit})
+
+
+# --------------------------------------------------------------------------
+# Two phases: look at r samples, then allocate the rest
+# --------------------------------------------------------------------------
+
+
+def _predict(predictor, Z):
+    if hasattr(predictor, "predict_proba"):
+        proba = np.asarray(predictor.predict_proba(Z))
+        classes = list(getattr(predictor, "classes_", [0, 1]))
+        out = proba[:, classes.index(1) if 1 in classes else -1]
+    elif hasattr(predictor, "predict"):
+        out = predictor.predict(Z)
+    elif callable(predictor):
+        out = predictor(Z)
+    else:
+        raise ValueError(
+            "predictor must be a fitted scikit-learn classifier (predict_proba), regressor "
+            f"(predict) or a callable; got {type(predictor).__name__}."
+        )
+    out = np.asarray(out, dtype=np.float64)
+    if out.ndim == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape[0] != Z.shape[0] or out.ndim not in (1, 2):
+        raise ValueError(
+            f"predictor returned shape {out.shape} for {Z.shape[0]} queries; expected "
+            "(n_queries,) success probabilities or (n_queries, k) marginal rewards."
+        )
+    if not np.isfinite(out).all():
+        raise ValueError("predictor returned NaN or infinite values.")
+    return out
+
+
+def _hidden_features(X, n):
+    if X is None:
+        return None
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X must contain numbers: {exc}") from None
+    if X.ndim != 2 or X.shape[0] != n:
+        raise ValueError(f"X must have shape (n_queries, n_features) = ({n}, n_features); got {X.shape}.")
+    return X
+
+
+def two_phase(samples, predictor, budget, *, first_samples=1, X=None, max_budget=None,
+              verifier_at_inference=False):
+    """Draw ``first_samples`` for every query, then allocate the rest from what they show.
+
+    Phase 1 draws ``r = first_samples`` samples per query. ``predictor`` maps
+    ``[X, phase_evidence(phase-1 samples)]`` (hidden-state features, if any,
+    followed by the :data:`EVIDENCE_FEATURES` of the ``r`` samples) to
+
+    * a success probability ``lam`` of a fresh sample (a 1-D output, or a
+      classifier's ``predict_proba[:, 1]``): the extra samples' marginal
+      rewards continue the geometric best-of-k curve of section 3.3,
+      ``lam (1 - lam)**(r + j - 1)`` for the ``j``-th extra sample (the phase-1
+      samples still count). With ``verifier_at_inference=True`` a query whose
+      phase-1 samples hold a verified answer gets no more, and the others use
+      ``lam (1 - lam)**(j - 1)`` (they are known to have failed); or
+    * marginal rewards of the 1st, 2nd, ... extra sample (a 2-D output with at
+      least ``max_budget - r`` columns), used as they are.
+
+    Phase 2 spends the remaining ``floor(budget * n) - r * n`` samples by the
+    exact greedy (Eq. 5), at most ``max_budget - r`` per query. Build the
+    predictor's training data on *other* queries with
+    :func:`two_phase_training_data`.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    predictor : fitted estimator or callable
+        Anything with ``predict_proba``, ``predict``, or a callable, applied to
+        an ``(n_queries, n_features + 6)`` array.
+    budget : float
+        Average samples per query, in ``[first_samples, max_budget]``.
+    first_samples : int, default=1
+    X : array-like of shape (n_queries, n_features), default=None
+        Features known before sampling (e.g. hidden states); must match what
+        the predictor was trained on.
+    max_budget : int, default=None
+        Largest number of samples of a query; ``None`` means ``n_samples``.
+    verifier_at_inference : bool, default=False
+        Whether a verifier tells, after phase 1, which queries are solved.
+
+    Returns
+    -------
+    result : FeedbackResult
+        ``rounds`` is 2 (1 when nothing is left for phase 2).
+
+    Examples
+    --------
+    A rule that trusts agreement: unanimous first samples mean an easy query.
+
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, two_phase
+    >>> answers = np.array([[1, 1, 1, 1, 1, 1], [1, 2, 1, 3, 1, 2], [5, 5, 5, 5, 5, 5]])
+    >>> samples = StoredSamples(answers=answers, reference=[1, 1, 4], n_permutations="all")
+    >>> agreement = lambda Z: Z[:, 2] * 0.9 + 0.05     # column 2 of the evidence
+    >>> result = two_phase(samples, agreement, 3, first_samples=2)
+    >>> result.samples_used.round(2)                   # the middle query disagrees 73% of the time
+    array([2.27, 4.47, 2.27])
+    """
+    samples = _check_samples(samples)
+    n, m = samples.n_queries, samples.n_samples
+    cap = _check_cap(max_budget, m)
+    r = _check_cap(first_samples, cap, "first_samples")
+    total = _check_budget(budget, r, cap, n)
+    X = _hidden_features(X, n)
+    first_correct = samples._prefix()["first_correct"]
+    width = cap - r
+    drawn = np.full((n, samples.n_worlds), r, dtype=np.int64)
+    rounds = np.ones(samples.n_worlds)
+    for p in range(samples.n_worlds):
+        if width == 0 or total - r * n <= 0:
+            break
+        evidence = _world_evidence(samples, p, r)
+        Z = evidence if X is None else np.hstack([X, evidence])
+        pred = _predict(predictor, Z)
+        if pred.ndim == 1:
+            lam = np.clip(pred, 0.0, 1.0)[:, None]
+            offset = 0 if verifier_at_inference else r
+            delta = lam * np.power(1.0 - lam, np.arange(offset, offset + width)[None, :])
+        else:
+            if pred.shape[1] < width:
+                raise ValueError(
+                    f"predictor returned {pred.shape[1]} marginal rewards per query; max_budget - "
+                    f"first_samples = {width} are needed."
+                )
+            delta = pred[:, :width].copy()
+        if verifier_at_inference:
+            delta[first_correct[:, p] < r] = _EXCLUDED
+        extra = greedy_allocate(delta, total - r * n)
+        drawn[:, p] += extra
+        rounds[p] += extra.sum() > 0
+    params = {"budget": budget, "first_samples": r, "max_budget": cap,
+              "verifier_at_inference": verifier_at_inference}
+    return _replayed("two_phase", samples, drawn, rounds, params)
+
+
+def two_phase_training_data(samples, X=None, *, first_samples=1, n_draws=1, random_state=0):
+    """Training data for the predictor of :func:`two_phase`, without leakage.
+
+    For each training query and each of ``n_draws`` draws, a random set of
+    ``r = first_samples`` of its stored samples plays phase 1: its evidence
+    (:func:`phase_evidence`) becomes the features, appended to ``X``. The
+    targets come from the **other** ``m - r`` samples only (split-sample),
+    so a target never reuses the samples its features were computed from.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+        Training queries (never the queries the policy is evaluated on).
+    X : array-like of shape (n_queries, n_features), default=None
+        Features known before sampling, e.g. hidden states.
+    first_samples : int, default=1
+    n_draws : int, default=1
+        Phase-1 draws per query (more rows, correlated within a query: group
+        cross-validation by ``query_index``).
+    random_state : int, RandomState instance or None, default=0
+
+    Returns
+    -------
+    data : :class:`sklearn.utils.Bunch`
+        ``X`` (n_queries * n_draws, n_features + 6) features; ``feature_names``;
+        ``outcomes_rest`` (n_queries * n_draws, m - r) outcomes of the other
+        samples, the ``y`` that :class:`skadapt.SuccessProbClassifier` and
+        :class:`skadapt.MarginalRewardRegressor` accept; ``success_prob`` their
+        mean (a soft label for a regressor); ``phase1_solved`` whether a
+        phase-1 sample was correct; ``query_index`` the query of each row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, two_phase_training_data
+    >>> samples = StoredSamples(answers=[[1, 1, 2, 1], [3, 4, 5, 6]], reference=[1, 3])
+    >>> data = two_phase_training_data(samples, first_samples=2, n_draws=3)
+    >>> data.X.shape, data.outcomes_rest.shape, data.query_index.tolist()
+    ((6, 6), (6, 2), [0, 0, 0, 1, 1, 1])
+    """
+    samples = _check_samples(samples)
+    n, m = samples.n_queries, samples.n_samples
+    r = check_positive_int(first_samples, "first_samples")
+    if r >= m:
+        raise ValueError(f"first_samples={r} must be smaller than n_samples={m}: the targets need the others.")
+    n_draws = check_positive_int(n_draws, "n_draws")
+    X = _hidden_features(X, n)
+    rng = check_random_state(random_state)
+    order = rng.random_sample((n, n_draws, m)).argsort(axis=2).reshape(n * n_draws, m)
+    query = np.repeat(np.arange(n), n_draws)
+    take = (lambda v, cols: None if v is None else v[query[:, None], cols])
+    seen, rest = order[:, :r], order[:, r:]
+    answers = take(samples.answers, seen)
+    evidence = phase_evidence(np.full(seen.shape, np.nan) if answers is None else answers,
+                              take(samples.mean_logprob, seen), take(samples.min_logprob, seen),
+                              take(samples.n_tokens, seen))
+    outcomes_rest = take(samples.outcomes, rest)
+    names = list(EVIDENCE_FEATURES)
+    if X is not None:
+        evidence = np.hstack([X[query], evidence])
+        names = [f"x{j}" for j in range(X.shape[1])] + names
+    return Bunch(X=evidence, feature_names=names, outcomes_rest=outcomes_rest,
+                 success_prob=outcomes_rest.mean(axis=1),
+                 phase1_solved=take(samples.outcomes, seen).max(axis=1) > 0.5, query_index=query)
+
+
+# --------------------------------------------------------------------------
+# The value of more votes when no verifier is available
+# --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _vote_race_value(size):
+    """Value of more votes in a two-way race, ``V[v1, v2, j]`` for counts and ``j`` up to ``size``.
+
+    With ``v1 >= v2`` votes for the two leading answers and a uniform prior
+    (Adaptive-Consistency's), the share ``x`` of the leader among votes for
+    the two is ``Beta(v1 + 1, v2 + 1)``. ``V(j)`` is the probability that
+    after ``j`` more votes the race is won by the answer that truly has the
+    larger share (the leader if ``x > 1/2``; ties broken at random):
+    ``V(0) = P(x > 1/2)`` is Adaptive-Consistency's stopping statistic and
+    ``V(j) -> 1``. The integral over ``x`` is a polynomial, so Gauss-Legendre
+    quadrature on ``[0, 1/2]`` and ``[1/2, 1]`` with enough nodes is exact.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(int(np.ceil((3 * size + 2) / 2)) + 1)
+    x = np.concatenate([(nodes + 1) / 4, (nodes + 3) / 4])
+    w = np.concatenate([weights, weights]) / 4
+    j = np.arange(size + 1)
+    y = np.arange(size + 1)
+    log_pmf = (special.gammaln(j + 1)[:, None, None] - special.gammaln(y + 1)[None, :, None]
+               - special.gammaln(np.maximum(j[:, None] - y[None, :], 0) + 1)[:, :, None]
+               + special.xlogy(y[None, :, None], x) + special.xlog1py((j[:, None] - y[None, :])[:, :, None], -x))
+    pmf = np.where((y[None, :] <= j[:, None])[:, :, None], np.exp(log_pmf), 0.0)  # (j, y, x)
+    d = np.arange(size + 1)
+    margin = 2 * y[None, None, :] - j[None, :, None] + d[:, None, None]  # leader's final lead
+    win = np.where(margin > 0, 1.0, np.where(margin == 0, 0.5, 0.0))  # (d, j, y)
+    W = np.einsum("djy,jyg->djg", win, pmf)
+    right = np.where(x > 0.5, W, 1.0 - W)  # the true leader wins
+    v1, v2 = np.meshgrid(np.arange(size + 1), np.arange(size + 1), indexing="ij")
+    lo, hi = np.minimum(v1, v2), np.maximum(v1, v2)
+    log_pdf = (special.xlogy(hi[..., None], x) + special.xlog1py(lo[..., None], -x)
+               - special.betaln(hi + 1, lo + 1)[..., None])
+    return np.einsum("abg,abjg->abj", np.exp(log_pdf) * w, right[hi - lo])
+
+
+@lru_cache(maxsize=8)
+def _vote_race(size):
+    """``table[v1, v2, j - 1]``: the j-th marginal reward of the concave envelope of
+    :func:`_vote_race_value` (its own increments are not monotone: ties at even counts)."""
+    delta = np.diff(_vote_race_value(size), axis=2).reshape(-1, size)
+    return _greedy.project_nonincreasing(delta).reshape(size + 1, size + 1, size)
+
+
+def _beta_prior(prior, prior_strength, n):
+    if isinstance(prior_strength, (bool, np.bool_)) or not isinstance(prior_strength, numbers.Real) \
+            or not 0 < prior_strength < np.inf:
+        raise ValueError(f"prior_strength must be a positive number; got {prior_strength!r}.")
+    if prior is None:
+        mu = np.full(n, 0.5)
+    else:
+        mu = np.asarray(prior, dtype=np.float64)
+        mu = np.full(n, float(mu)) if mu.ndim == 0 else mu.reshape(-1)
+        if mu.shape[0] != n or not np.isfinite(mu).all() or (mu < 0).any() or (mu > 1).any():
+            raise ValueError(f"prior must be a probability or an array of shape ({n},) in [0, 1].")
+    mu = np.clip(mu, 1e-6, 1 - 1e-6)
+    return prior_strength * mu, prior_strength * (1.0 - mu)
+
+
+def _posterior_marginals(a, b, width):
+    """E[lam (1 - lam)**(j - 1)] for lam ~ Beta(a, b), j = 1..width: (n, width)."""
+    j = np.arange(1, width)
+    ratios = (b[:, None] + j[None, :] - 1) / (a[:, None] + b[:, None] + j[None, :])
+    out = np.empty((a.shape[0], width))
+    out[:, 0] = a / (a + b)
+    out[:, 1:] = out[:, :1] * np.cumprod(ratios, axis=1)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Multi-round batch policy and its one-query-at-a-time counterpart
+# --------------------------------------------------------------------------
+
+
+def multi_round(samples, budget, *, rounds=2, max_budget=None, verifier_at_inference=True,
+                prior=None, prior_strength=2.0):
+    """``rounds`` rounds of parallel draws, each allocated from everything seen so far.
+
+    Before round ``t`` the policy holds, for every query, the samples drawn
+    in earlier rounds; it allocates the samples of round ``t`` by the exact
+    greedy (Eq. 5) on the expected marginal rewards given those samples. The
+    batch budget ``floor(budget * n)`` is released evenly over the rounds;
+    what a round leaves unspent carries over.
+
+    * With ``verifier_at_inference=True`` a query with a verified-correct
+      sample drops out. The others have failed ``c`` times, so their
+      success probability has the Beta posterior
+      ``Beta(s * mu, s * (1 - mu) + c)`` (prior mean ``mu`` = ``prior``,
+      strength ``s`` = ``prior_strength``), and the ``j``-th extra sample is
+      worth ``E[lam (1 - lam)**(j - 1)]`` under it (non-increasing in ``j``).
+    * Without a verifier (majority vote), the evidence is the agreement of
+      the answers so far: the leading and second answers' counts
+      ``v1 >= v2`` give the leader's share in a two-way race the posterior
+      ``Beta(v1 + 1, v2 + 1)`` (Adaptive-Consistency's model and uniform
+      prior), and ``j`` extra samples are worth the gain in the probability
+      that the final vote goes to the answer with the larger true share.
+      Those gains are not monotone in ``j`` (ties at even counts); the
+      policy allocates on their concave envelope. ``prior`` must be None.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    budget : float
+        Average samples per query, in ``[0, max_budget]``.
+    rounds : int, default=2
+    max_budget : int, default=None
+        Most samples of one query; ``None`` means ``n_samples``.
+    verifier_at_inference : bool, default=True
+    prior : float or array-like of shape (n_queries,), default=None
+        Prior mean success probability per query (e.g. a probe's prediction
+        on the hidden state, or the population success rate); ``None`` is
+        0.5 (with ``prior_strength=2``, the uniform prior).
+    prior_strength : float, default=2.0
+        Pseudo-samples of the prior.
+
+    Returns
+    -------
+    result : FeedbackResult
+        ``rounds``: rounds in which anything was drawn, averaged over worlds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, multi_round
+    >>> outcomes = np.array([[1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0]])
+    >>> samples = StoredSamples(outcomes, n_permutations="all")
+    >>> result = multi_round(samples, 2, rounds=3)
+    >>> result.samples_used.round(2), round(result.quality["oracle"], 3)
+    (array([1. , 2.5, 2.5]), 0.5)
+    """
+    samples = _check_samples(samples)
+    n, m, P = samples.n_queries, samples.n_samples, samples.n_worlds
+    cap = _check_cap(max_budget, m)
+    total = _check_budget(budget, 0, cap, n)
+    rounds = check_positive_int(rounds, "rounds")
+    stats = samples._prefix()
+    if verifier_at_inference:
+        a0, b0 = _beta_prior(prior, prior_strength, n)
+    else:
+        samples._need_answers("multi_round without a verifier (majority vote)")
+        if prior is not None:
+            raise ValueError(
+                "prior is used only with verifier_at_inference=True; without a verifier the "
+                "allocation uses Adaptive-Consistency's uniform prior on the vote race."
+            )
+        race = _vote_race(m)
+    drawn = np.zeros((n, P), dtype=np.int64)
+    spent = np.zeros(P, dtype=np.int64)
+    used_rounds = np.zeros(P)
+    rows = np.arange(n)
+    for t in range(rounds):
+        target = total * (t + 1) // rounds
+        for p in range(P):
+            units = target - spent[p]
+            c = drawn[:, p]
+            remaining = cap - c
+            width = int(remaining.max())
+            if units <= 0 or width == 0:
+                continue
+            if verifier_at_inference:
+                delta = _posterior_marginals(a0, b0 + c, width)
+                delta[stats["first_correct"][:, p] < c] = _EXCLUDED
+            else:
+                v1 = stats["mv1"][rows, p, c]
+                v2 = stats["mv2"][rows, p, c]
+                delta = race[v1, v2, :width].copy()
+            delta[np.arange(1, width + 1)[None, :] > remaining[:, None]] = _EXCLUDED
+            # rows that cannot take a unit and units beyond this round's do not change the
+            # greedy's choice (ties are settled by unit index, then by row order): drop them
+            open_rows = np.flatnonzero(delta[:, 0] >= 0)
+            if open_rows.size == 0:
+                continue
+            delta = delta[open_rows, :min(width, int(units))]
+            extra = _greedy.allocate_matrix(delta, int(units), 0)
+            drawn[open_rows, p] += extra
+            spent[p] += extra.sum()
+            used_rounds[p] += extra.sum() > 0
+    params = {"budget": budget, "rounds": rounds, "max_budget": cap,
+              "verifier_at_inference": verifier_at_inference, "prior_strength": prior_strength}
+    return _replayed("multi_round", samples, drawn, used_rounds, params)
+
+
+def price_rule(samples, price, *, verifier_at_inference=True, prior=None, prior_strength=2.0,
+               max_samples=None):
+    """Serve one query at a time: keep drawing while the next sample is worth ``price``.
+
+    The per-query counterpart of :func:`multi_round`: it needs nothing from
+    other queries, so it can serve a stream. After each draw it computes the
+    expected marginal reward of the next sample from the query's own draws,
+    with the same models as :func:`multi_round`, and draws again while that
+    is at least ``price`` (a Lagrange multiplier of the budget constraint of
+    Eq. 5: sweep it to reach an average spend), up to ``max_samples``.
+
+    * ``verifier_at_inference=True``: stop at the first verified-correct
+      sample; after ``c`` failures the next sample is worth
+      ``s mu / (s + c)``, the posterior mean success probability.
+    * ``False``: the next sample is worth the first marginal reward of the
+      concave envelope of the vote-race value (see :func:`multi_round`),
+      which is 0.25 before any answer and shrinks as the answers agree.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    price : float
+        Smallest marginal reward worth one more sample.
+    verifier_at_inference : bool, default=True
+    prior : float or array-like of shape (n_queries,), default=None
+        Prior mean success probability (verifier mode only).
+    prior_strength : float, default=2.0
+    max_samples : int, default=None
+        Cap per query; ``None`` means ``n_samples``.
+
+    Returns
+    -------
+    result : FeedbackResult
+        ``rounds`` is the number of sequential draws of the longest query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, price_rule
+    >>> outcomes = np.array([[1, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 0]])
+    >>> result = price_rule(StoredSamples(outcomes, n_permutations="all"), 0.25)
+    >>> result.samples_used                          # 1 / (2 + c) >= 0.25 for c <= 2
+    array([1.  , 2.25, 3.  ])
+    """
+    samples = _check_samples(samples)
+    n, m = samples.n_queries, samples.n_samples
+    if isinstance(price, (bool, np.bool_)) or not isinstance(price, numbers.Real) or not math.isfinite(price):
+        raise ValueError(f"price must be a finite number; got {price!r}.")
+    cap = _check_cap(max_samples, m, "max_samples")
+    stats = samples._prefix()
+    if verifier_at_inference:
+        a0, b0 = _beta_prior(prior, prior_strength, n)
+        c = np.arange(cap)
+        worth = a0[:, None] / (a0[:, None] + b0[:, None] + c[None, :]) >= price  # non-increasing in c
+        allowed = worth.sum(axis=1)
+        drawn = np.minimum(stats["first_correct"] + 1, allowed[:, None])
+    else:
+        samples._need_answers("price_rule without a verifier (majority vote)")
+        if prior is not None:
+            raise ValueError("prior is used only with verifier_at_inference=True.")
+        next_worth = _vote_race(m)[:, :, 0]
+        go = next_worth[stats["mv1"][:, :, :cap], stats["mv2"][:, :, :cap]] >= price
+        drawn = np.where(go.all(axis=2), cap, np.argmin(go, axis=2))
+    params = {"price": price, "verifier_at_inference": verifier_at_inference, "max_samples": cap}
+    return _replayed("price_rule", samples, drawn, drawn.max(axis=0), params)
+
+
+# --------------------------------------------------------------------------
+# Published baselines
+# --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _ac_stop_table(size, threshold):
+    v = np.arange(size + 1)
+    # P(X > 1/2) for X ~ Beta(v1 + 1, v2 + 1), by symmetry of the regularized incomplete beta
+    prob = special.betainc(v[None, :] + 1, v[:, None] + 1, 0.5)
+    return prob >= threshold - 1e-12
+
+
+def adaptive_consistency(samples, *, threshold=0.95, max_samples=40):
+    """Adaptive-Consistency (Aggarwal, Madaan, Yang, Mausam; EMNLP 2023), Beta stopping rule.
+
+    "Let's Sample Step by Step: Adaptive-Consistency for Efficient Reasoning
+    and Coding with LLMs". Samples of a query are drawn one at a time. After
+    each draw, with ``v1 >= v2`` the counts of the two most frequent answers
+    so far (``v2 = 0`` with a single distinct answer; a sample without an
+    extractable answer counts as one more candidate answer, as in the
+    reference implementation), sampling stops when
+    ``P(X > 1/2) >= threshold`` for ``X ~ Beta(v1 + 1, v2 + 1)``, or after
+    ``max_samples`` draws. With ``threshold=0.95`` four unanimous answers
+    stop (``1 - 0.5**5 = 0.969``) and three do not (``0.9375``). The final
+    answer is the majority vote (self-consistency) of the drawn samples,
+    scored with this module's majority rule (samples without an answer
+    abstain, ties broken at random).
+
+    The budget is not fixed in advance: compare at equal *average* samples
+    by sweeping ``threshold`` and ``max_samples`` (:func:`sweep_policy`,
+    :func:`compare_policies`).
+
+    Parameters
+    ----------
+    samples : StoredSamples
+    threshold : float, default=0.95
+        In (0, 1]; the reference implementation's default.
+    max_samples : int, default=40
+        The reference implementation's cap; capped at the stored samples.
+
+    Returns
+    -------
+    result : FeedbackResult
+        ``rounds`` is the number of sequential draws of the longest query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, adaptive_consistency
+    >>> answers = np.array([[7] * 8, [7, 7, 7, 8, 8, 8, 7, 8]])
+    >>> result = adaptive_consistency(StoredSamples(answers=answers, reference=[7, 7]))
+    >>> float(result.samples_used[0]), result.params["max_samples"]
+    (4.0, 8)
+    """
+    samples = _check_samples(samples)
+    samples._need_answers("adaptive_consistency")
+    threshold = _check_probability(threshold, "threshold", open_low=True)
+    cap = min(check_positive_int(max_samples, "max_samples"), samples.n_samples)
+    drawn = np.minimum(_ac_stop_times(samples, threshold), cap)
+    return _replayed("adaptive_consistency", samples, drawn, drawn.max(axis=0),
+                     {"threshold": threshold, "max_samples": cap})
+
+
+def _ac_stop_times(samples, threshold):
+    """Draws until Adaptive-Consistency stops without a cap, (n_queries, n_worlds) (cached)."""
+    key = ("ac", threshold)
+    if key not in samples._cache:
+        stats = samples._prefix()
+        stop = _ac_stop_table(samples.n_samples, threshold)[stats["ac1"][:, :, 1:], stats["ac2"][:, :, 1:]]
+        samples._cache[key] = np.where(stop.any(axis=2), stop.argmax(axis=2) + 1, samples.n_samples)
+    return samples._cache[key]
+
+
+def uab(samples, budget, *, tau=0.2, confidence="exp", max_budget=None, easy_threshold=None,
+        hard_threshold=None):
+    """UAB, uncertainty-aware budget allocation (Nguyen, Gupta, Le; 2026, arXiv 2605.26849).
+
+    Round 0 draws one sample per query; its average negative log-likelihood
+    ``ANLL = -mean_logprob`` gives the training-free confidence
+    ``p = exp(-ANLL / tau)`` (``confidence="exp"``, the authors' example uses
+    ``tau = 0.2``) or ``1 / (1 + exp(ANLL / tau))`` (``"sigmoid"``). The
+    remaining ``floor(budget * n) - n`` samples go by marginal greedy on
+    ``p (1 - p)**c`` with ``c`` starting at 0 (the paper's Eq. 5 for binary
+    rewards with ``p`` in place of a probe: :func:`~skadapt.allocation.greedy_allocate_success_prob`),
+    at most ``max_budget - 1`` more per query. Optional early exits (off by
+    default): queries with ``p > easy_threshold`` get no more samples;
+    queries whose chance of success with the cap, ``1 - (1 - p)**max_budget``,
+    is below ``hard_threshold`` are skipped. The final answer is the
+    majority vote over all of a query's samples, round 0 included.
+
+    A round-0 sample without a log-probability (NaN) gets the mean
+    confidence of the other round-0 samples of the batch.
+
+    Parameters
+    ----------
+    samples : StoredSamples
+        Needs ``mean_logprob``.
+    budget : float
+        Average samples per query ``N``, in ``[1, max_budget]``.
+    tau : float, default=0.2
+    confidence : {"exp", "sigmoid"}, default="exp"
+    max_budget : int, default=None
+        Most samples of one query; ``None`` means ``n_samples``.
+    easy_threshold, hard_threshold : float, default=None
+
+    Returns
+    -------
+    result : FeedbackResult
+        ``rounds`` is 2 (1 when no sample is left after round 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, uab
+    >>> p = np.array([0.8, 0.5, 0.15])                   # confidence of each query
+    >>> logprob = np.repeat(0.2 * np.log(p)[:, None], 4, axis=1)
+    >>> answers = np.array([[1, 1, 1, 2], [1, 2, 1, 2], [3, 1, 3, 3]])
+    >>> samples = StoredSamples(answers=answers, reference=[1, 1, 1], mean_logprob=logprob)
+    >>> uab(samples, 8 / 3, max_budget=4).samples_used   # 5 extra: .8 .5 .25 .16 .15
+    array([3., 3., 2.])
+    """
+    samples = _check_samples(samples)
+    if samples.mean_logprob is None:
+        raise ValueError("uab needs mean_logprob (the round-0 sample's mean token log-probability).")
+    if isinstance(tau, (bool, np.bool_)) or not isinstance(tau, numbers.Real) or not 0 < tau < np.inf:
+        raise ValueError(f"tau must be a positive number; got {tau!r}.")
+    if confidence not in ("exp", "sigmoid"):
+        raise ValueError(f"confidence must be 'exp' or 'sigmoid'; got {confidence!r}.")
+    for name, value in (("easy_threshold", easy_threshold), ("hard_threshold", hard_threshold)):
+        if value is not None:
+            _check_probability(value, name)
+    n, P = samples.n_queries, samples.n_worlds
+    cap = _check_cap(max_budget, samples.n_samples)
+    total = _check_budget(budget, 1, cap, n)
+    anll = -samples._seen(samples.mean_logprob, 0, 1)[:, :, 0]  # (n, P)
+    if confidence == "exp":
+        p = np.exp(-anll / tau)
+    else:
+        p = special.expit(-anll / tau)
+    p = np.clip(p, 0.0, 1.0)
+    drawn = np.ones((n, P), dtype=np.int64)
+    rounds = np.ones(P)
+    for w in range(P):
+        pw = p[:, w]
+        missing = np.isnan(pw)
+        if missing.any():
+            pw = np.where(missing, pw[~missing].mean() if (~missing).any() else 0.5, pw)
+        eligible = np.ones(n, dtype=bool)
+        if easy_threshold is not None:
+            eligible &= ~(pw > easy_threshold)
+        if hard_threshold is not None:
+            eligible &= ~(1.0 - (1.0 - pw) ** cap < hard_threshold)
+        units = min(total - n, int(eligible.sum()) * (cap - 1))
+        if units <= 0:
+            continue
+        drawn[eligible, w] += greedy_allocate_success_prob(pw[eligible], units, max_budget=cap - 1)
+        rounds[w] += 1
+    params = {"budget": budget, "tau": tau, "confidence": confidence, "max_budget": cap,
+              "easy_threshold": easy_threshold, "hard_threshold": hard_threshold}
+    return _replayed("uab", samples, drawn, rounds, params)
+
+
+# --------------------------------------------------------------------------
+# Comparing policies at equal average spend
+# --------------------------------------------------------------------------
+
+
+def sweep_policy(policy, samples, param, values, **kwargs):
+    """Run a policy for each value of one parameter; one row per value.
+
+    Parameters
+    ----------
+    policy : callable
+        A policy of this module (``policy(samples, **kwargs)``), e.g.
+        :func:`adaptive_consistency` or :func:`price_rule`.
+    samples : StoredSamples
+    param : str
+        Name of the swept keyword argument.
+    values : iterable
+    **kwargs
+        Other keyword arguments of the policy.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns ``param``, ``avg_samples``, ``rounds`` and one ``quality_<rule>``
+        per selection rule.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, adaptive_consistency, sweep_policy
+    >>> samples = StoredSamples(answers=[[7, 7, 7, 7, 8, 7]], reference=[7])
+    >>> sweep_policy(adaptive_consistency, samples, "max_samples", [1, 3])["avg_samples"].tolist()
+    [1.0, 3.0]
+    """
+    rows = []
+    for value in values:
+        result = policy(samples, **{param: value}, **kwargs)
+        row = {param: value, "avg_samples": result.avg_samples, "rounds": result.rounds}
+        row.update({f"quality_{key}": val for key, val in result.quality.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def quality_at_spend(avg_samples, quality, target):
+    """Quality of a swept policy at a target average spend, by interpolation.
+
+    Keeps the Pareto front of the ``(avg_samples, quality)`` points (a point
+    is dropped when another spends no more and is at least as good) and
+    interpolates it linearly: a point between two settings is achieved in
+    expectation by drawing one of the two settings at random per query.
+
+    Parameters
+    ----------
+    avg_samples, quality : array-like of shape (n_points,)
+    target : float or array-like
+        Average spends to read off.
+
+    Returns
+    -------
+    quality : float or ndarray
+        NaN outside the range of spends of the front.
+
+    Examples
+    --------
+    >>> from skadapt.feedback import quality_at_spend
+    >>> quality_at_spend([1, 2, 4, 3], [0.5, 0.6, 0.9, 0.5], [1.5, 3, 5])
+    array([0.55, 0.75,  nan])
+    """
+    x = np.asarray(avg_samples, dtype=np.float64).ravel()
+    y = np.asarray(quality, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"avg_samples and quality must be non-empty and of equal length; got {x.size} and {y.size}.")
+    keep = np.isfinite(x) & np.isfinite(y)
+    t = np.asarray(target, dtype=np.float64)
+    if not keep.any():
+        return float("nan") if t.ndim == 0 else np.full(t.shape, np.nan)
+    order = np.lexsort((-y[keep], x[keep]))
+    x, y = x[keep][order], y[keep][order]
+    front = y > np.concatenate([[-np.inf], np.maximum.accumulate(y)[:-1]])
+    x, y = x[front], y[front]
+    out = np.where((t >= x[0] - 1e-12) & (t <= x[-1] + 1e-12), np.interp(t, x, y), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def compare_policies(samples, budgets, *, success_prob=None, predictor=None, X=None, first_samples=1,
+                     rounds=(2, 4), ac_thresholds=(0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
+                     ac_caps=None, prices=None, uab_tau=0.2):
+    """Every policy of this module at equal average samples per query.
+
+    Policies with a budget (``uniform``, ``one_shot``, ``split_sample_oracle``,
+    ``two_phase``, ``multi_round_<R>``, ``uab``) run at each target budget
+    (they may spend less, never more). Policies that set their own spend
+    (``adaptive_consistency``, swept over ``ac_thresholds`` x ``ac_caps``;
+    ``price_rule``, swept over ``prices``) are read off their Pareto front at
+    each target with :func:`quality_at_spend` (above the largest spend of
+    the sweep, its best setting is reported with its own, smaller, spend;
+    below the smallest, NaN); ``uniform`` at a fractional
+    budget interpolates its two neighbours in the same way. Under the
+    ``"oracle"`` rule the verifier exists at inference, so the feedback
+    policies use it (queries stop when solved); under ``"majority"`` they
+    use agreement only. A policy whose inputs are missing is left out
+    (``one_shot`` needs ``success_prob``, ``two_phase`` a ``predictor``,
+    ``uab`` log-probabilities).
+
+    Parameters
+    ----------
+    samples : StoredSamples
+        The evaluation queries.
+    budgets : iterable of float
+        Target average samples per query.
+    success_prob : array-like of shape (n_queries,), default=None
+        A probe's predictions for these queries, made before sampling: the
+        one-shot allocation and the prior of the verifier policies.
+    predictor : estimator or callable, default=None
+        The :func:`two_phase` predictor (trained on other queries), with
+        ``X`` and ``first_samples``.
+    X : array-like of shape (n_queries, n_features), default=None
+    first_samples : int, default=1
+    rounds : tuple of int, default=(2, 4)
+        Round counts of ``multi_round``.
+    ac_thresholds : tuple of float, default=(0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+    ac_caps : tuple of int, default=None
+        ``None``: 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, ... up to ``n_samples``.
+    prices : tuple of float, default=None
+        ``None``: 24 prices from 0.5 down to 1e-4 (geometric).
+    uab_tau : float, default=0.2
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        One row per (policy, selection, target_budget) with ``avg_samples``,
+        ``quality`` and ``rounds``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.feedback import StoredSamples, compare_policies
+    >>> rng = np.random.default_rng(0)
+    >>> lam = rng.beta(0.5, 0.5, size=200)
+    >>> answers = np.where(rng.random((200, 8)) < lam[:, None], 1.0, rng.integers(2, 4, (200, 8)))
+    >>> samples = StoredSamples(answers=answers, reference=np.ones(200), n_permutations=8)
+    >>> frame = compare_policies(samples, [2, 4])
+    >>> sorted(frame.policy.unique())
+    ['adaptive_consistency', 'multi_round_2', 'multi_round_4', 'price_rule', 'split_sample_oracle', 'uniform']
+    >>> frame.columns.tolist()
+    ['policy', 'selection', 'target_budget', 'avg_samples', 'quality', 'rounds']
+    """
+    samples = _check_samples(samples)
+    m = samples.n_samples
+    budgets = [float(b) for b in np.atleast_1d(np.asarray(budgets, dtype=np.float64))]
+    if ac_caps is None:
+        ac_caps = sorted({c for c in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if c < m} | {m})
+    if prices is None:
+        prices = np.geomspace(0.5, 1e-4, 24)
+    rows = []
+    if samples.answers is not None:  # one sweep serves both selection rules
+        ac_frame = pd.concat([sweep_policy(adaptive_consistency, samples, "max_samples", ac_caps, threshold=thr)
+                              for thr in ac_thresholds], ignore_index=True)
+
+    def add(policy, selection, target, result):
+        rows.append({"policy": policy, "selection": selection, "target_budget": target,
+                     "avg_samples": result.avg_samples, "quality": result.quality[selection],
+                     "rounds": result.rounds})
+
+    def add_front(policy, selection, frame):
+        x, y = frame["avg_samples"].to_numpy(), frame[f"quality_{selection}"].to_numpy()
+        r = frame["rounds"].to_numpy()
+        best = int(np.lexsort((x, -y))[0])  # the best setting, and the cheapest among equals
+        for target in budgets:
+            quality = quality_at_spend(x, y, target)
+            if np.isfinite(quality):
+                spent, rounds_ = target, float(np.interp(target, *_sorted(x, r)))
+            elif target > x[best]:  # cannot spend that much: its best setting stays within budget
+                spent, quality, rounds_ = x[best], y[best], r[best]
+            else:  # cannot spend that little
+                spent = rounds_ = np.nan
+            rows.append({"policy": policy, "selection": selection, "target_budget": target,
+                         "avg_samples": spent, "quality": quality, "rounds": rounds_})
+
+    for selection in samples.selections:
+        verifier = selection == "oracle"
+        curve = samples.curve(selection)
+        for target in budgets:
+            if 1 <= target <= m:
+                low = int(np.floor(target))
+                high = min(low + 1, m)
+                frac = target - low
+                quality = (1 - frac) * curve[:, low - 1].mean() + frac * curve[:, high - 1].mean()
+                rows.append({"policy": "uniform", "selection": selection, "target_budget": target,
+                             "avg_samples": target, "quality": quality, "rounds": 1.0})
+            if success_prob is not None and target <= m:
+                add("one_shot", selection, target, one_shot(samples, success_prob, target))
+            if m >= 2 and target <= m // 2:
+                add("split_sample_oracle", selection, target,
+                    split_sample_oracle(samples, target, selection=selection))
+            if predictor is not None and first_samples <= target <= m:
+                add("two_phase", selection, target,
+                    two_phase(samples, predictor, target, first_samples=first_samples, X=X,
+                              verifier_at_inference=verifier))
+            for n_rounds in rounds:
+                if target <= m:
+                    prior = success_prob if verifier else None
+                    add(f"multi_round_{n_rounds}", selection, target,
+                        multi_round(samples, target, rounds=n_rounds, prior=prior,
+                                    verifier_at_inference=verifier))
+            if samples.mean_logprob is not None and 1 <= target <= m:
+                add("uab", selection, target, uab(samples, target, tau=uab_tau))
+        if samples.answers is not None:
+            add_front("adaptive_consistency", selection, ac_frame)
+        if verifier or samples.answers is not None:
+            prior = success_prob if verifier else None
+            frame = sweep_policy(price_rule, samples, "price", prices, verifier_at_inference=verifier,
+                                 prior=prior)
+            add_front("price_rule", selection, frame)
+    return pd.DataFrame(rows, columns=["policy", "selection", "target_budget", "avg_samples",
+                                       "quality", "rounds"])
+
+
+def _sorted(x, y):
+    order = np.argsort(x, kind="stable")
+    return x[order], y[order]
