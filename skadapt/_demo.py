@@ -107,41 +107,53 @@ def featurize(queries, *, model="smollm2", layer=-1, pooling="last", batch_size=
     return featurizer.fit_transform(list(queries))
 
 
-def _success_probe(random_state, **params):
+def default_probe(random_state=0, **params):
+    """The probe the demo (and the README's pipeline) uses: the class defaults.
+
+    :class:`~skadapt.SuccessProbClassifier` with its tuned defaults: a beta-binomial
+    head on the (n, m) outcome matrix, expected marginal-reward curves blended with
+    the exact curves of the 25 nearest training queries (benchmarks/RESULTS.md,
+    "Shift").
+    """
     from skadapt import SuccessProbClassifier
 
-    defaults = dict(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200,
-                    early_stopping=True, n_iter_no_change=10,
-                    random_state=random_state)
-    defaults.update(params)
-    return SuccessProbClassifier(**defaults)
+    return SuccessProbClassifier(random_state=random_state, **params)
 
 
 def fit_success_probe(X_train, y_train, X_test, *, probe="mlp", queries_train=None,
-                      queries_test=None, random_state=0, cv=5, verbose=0):
-    """Cross-fitted probe: returns ``(oof_train_pred, test_pred, estimator)``.
+                      queries_test=None, random_state=0, cv=5, max_budget=32,
+                      verbose=0):
+    """Cross-fitted probe: ``(oof_train, test_pred, test_success_prob, estimator)``.
 
-    ``probe="mlp"`` reads features; ``probe="lora"`` fine-tunes the LM on the
-    raw queries (slow on CPU).
+    ``probe="mlp"`` reads features and predicts marginal-reward curves
+    (``(n, max_budget)``, for ``kind="marginal"``); ``probe="lora"`` fine-tunes
+    the LM on the raw queries (slow on CPU) and predicts the success probability
+    (one column, for ``kind="success_prob"``).
     """
     if probe == "mlp":
-        est = _success_probe(random_state, cv=cv)
-        oof = est.fit_transform(X_train, y_train)[:, 0]
-        return oof, est.transform(X_test)[:, 0], est
+        est = default_probe(random_state, cv=cv, max_budget=max_budget)
+        oof = est.fit_transform(X_train, y_train)
+        return oof, est.transform(X_test), est.predict_proba(X_test)[:, 1], est
     if probe == "lora":
         from skadapt.lora import LoRAProbe
 
         est = LoRAProbe(random_state=random_state, cv=cv, verbose=verbose)
         oof = np.asarray(est.fit_transform(list(queries_train), y_train)).reshape(-1)
-        return oof, np.asarray(est.transform(list(queries_test))).reshape(-1), est
+        lam = np.asarray(est.transform(list(queries_test))).reshape(-1)
+        return oof, lam, lam, est
     raise ValueError(f"probe must be 'mlp' or 'lora', got {probe!r}")
+
+
+def _kind(pred):
+    pred = np.asarray(pred)
+    return "success_prob" if pred.ndim == 1 or pred.shape[1] == 1 else "marginal"
 
 
 def best_of_k_experiment(R_test, pred_test, *, budgets, held_out, max_budget,
                          n_resamples=1000, random_state=0):
     """Curves and the savings table for best-of-k on binary rewards."""
     curves = allocation_curves(
-        R_test, pred_test, budgets=budgets, kind="success_prob",
+        R_test, pred_test, budgets=budgets, kind=_kind(pred_test),
         max_budget=max_budget, held_out=held_out, n_resamples=n_resamples,
         random_state=random_state,
     )
@@ -167,7 +179,8 @@ def best_of_k_experiment(R_test, pred_test, *, budgets, held_out, max_budget,
             row[f"{method}_gain"] = float(s.quality_gain[0])
         # paired bootstrap interval of the gain at equal compute (same queries)
         diff = (per_query_value(R_test, allocation_budgets(
-                    R_test, pred_test, budget, method="online", max_budget=max_budget))
+                    R_test, pred_test, budget, method="online", max_budget=max_budget,
+                    kind=_kind(pred_test)))
                 - per_query_value(R_test, np.full(len(R_test), int(budget))))
         row["online_gain_low"], row["online_gain_high"] = (
             float(v) for v in bootstrap_interval(diff, n_resamples=n_resamples,
@@ -288,13 +301,14 @@ def repeat_over_splits(features, data, *, budgets, max_budget, n_repeats,
         tr, te = train_test_split(idx, test_size=test_size, random_state=seed,
                                   stratify=data.family)
         R_tr, R_te = data.outcomes[tr], data.outcomes[te]
-        oof, pred, _ = fit_success_probe(features[tr], R_tr, features[te],
-                                         random_state=seed)
+        oof, pred, _, _ = fit_success_probe(features[tr], R_tr, features[te],
+                                            random_state=seed, max_budget=max_budget)
         for budget in budgets:
             values = {}
             for method in ("uniform", "online", "offline", "oracle"):
                 b = allocation_budgets(R_te, pred, budget, method=method,
-                                       max_budget=max_budget, held_out=(oof, R_tr))
+                                       max_budget=max_budget, held_out=(oof, R_tr),
+                                       kind=_kind(pred))
                 values[method] = float(np.mean(per_query_value(R_te, b)))
             rows.append({"repeat": repeat, "seed": seed, "budget": budget, **values})
     return pd.DataFrame(rows)
@@ -339,17 +353,22 @@ class DemoResult:
     timings: dict
     info: dict
     files: list = field(default_factory=list)
+    shift: pd.DataFrame = None
+    feedback: pd.DataFrame = None
 
 
 def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
              routing_k=5, fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
              graded_budgets=(1, 2, 4, 8), n_repeats=3, max_queries=None,
              model="smollm2", layer=-1, n_resamples=1000, random_state=0,
-             data_path=None, output_dir=None, plots=True, log=print, verbose=0):
+             data_path=None, dataset="arithmetic", shift=True, feedback=True,
+             feedback_permutations=32, output_dir=None, plots=True, log=print,
+             verbose=0):
     """Run every step; write tables (and plots) to ``output_dir`` when given."""
     timings = {}
     t0 = time.perf_counter()
-    data = load_demo_data(data_path, max_queries=max_queries, random_state=random_state)
+    data = load_demo_data(data_path, max_queries=max_queries, random_state=random_state,
+                          dataset=dataset)
     timings["load"] = time.perf_counter() - t0
     n_samples = data.outcomes.shape[1]
     if max_budget is None:
@@ -367,10 +386,10 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     lam_tr, lam_te = targets.success_rate(R_tr), targets.success_rate(R_te)
 
     t = time.perf_counter()
-    oof, pred_te, _ = fit_success_probe(
+    oof, pred_te, lam_pred_te, _ = fit_success_probe(
         features[tr], R_tr, features[te], probe=probe,
         queries_train=data.queries[tr], queries_test=data.queries[te],
-        random_state=random_state, verbose=verbose,
+        random_state=random_state, max_budget=max_budget, verbose=verbose,
     )
     timings["probe"] = time.perf_counter() - t
 
@@ -379,7 +398,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
         R_te, pred_te, budgets=budgets, held_out=(oof, R_tr), max_budget=max_budget,
         n_resamples=n_resamples, random_state=random_state)
     probe_table = probe_comparison(
-        features[tr], lam_tr, features[te], lam_te, probe_pred_test=pred_te,
+        features[tr], lam_tr, features[te], lam_te, probe_pred_test=lam_pred_te,
         queries_train=data.queries[tr], queries_test=data.queries[te],
         random_state=random_state)
     timings["best_of_k"] = time.perf_counter() - t
@@ -391,10 +410,10 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     p_strong = majority_vote_outcomes(data.answers, data.references, routing_k)
     p_weak = targets.success_rate(data.outcomes)
     pref = preference_from_success(p_strong, p_weak)
-    route_probe = _success_probe(random_state).fit(features[tr], pref[tr])
+    route_probe = default_probe(random_state).fit(features[tr], pref[tr])
     route_pred = route_probe.transform(features[te])[:, 0]
     # Eq. 13-14: difficulty = predicted gain of best-of-k over one sample
-    transfer = expit((1 - (1 - pred_te) ** routing_k) - pred_te)
+    transfer = expit((1 - (1 - lam_pred_te) ** routing_k) - lam_pred_te)
     routing_curves, routing_summary, weak_q, strong_q = routing_experiment(
         p_strong[te], p_weak[te],
         {"preference probe (Eq. 8)": route_pred, "best-of-k probe (Eq. 13-14)": transfer},
@@ -418,23 +437,41 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
         features, data, budgets=budgets, max_budget=max_budget, n_repeats=n_repeats,
         test_size=float(te.mean()), random_state=random_state) if n_repeats else pd.DataFrame()
     timings["repeats"] = time.perf_counter() - t
+
+    shift_table = None
+    if shift:
+        t = time.perf_counter()
+        log("shift: random split, leave-family-out"
+            + (", leave-phrasing-out" if data.template is not None else ""))
+        shift_table = shift_experiment(features, data, budgets=budgets,
+                                       n_resamples=n_resamples,
+                                       random_state=random_state)
+        timings["shift"] = time.perf_counter() - t
+    feedback_table = None
+    if feedback:
+        t = time.perf_counter()
+        log("feedback: policies that look at the query's own samples")
+        feedback_table = feedback_experiment(features, data, budgets=budgets,
+                                             random_state=random_state,
+                                             n_permutations=feedback_permutations)
+        timings["feedback"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
     result = DemoResult(
         best_of_k=best_of_k, curves=curves, probe_table=probe_table,
         routing_curves=routing_curves, routing_summary=routing_summary,
         graded_curves=graded_curves, graded_report=graded_report, repeats=repeats,
-        timings=timings,
+        timings=timings, shift=shift_table, feedback=feedback_table,
         info={"n_queries": len(data.queries), "n_train": int(tr.sum()),
               "n_test": int(te.sum()), "n_samples": int(n_samples),
               "max_budget": int(max_budget), "routing_k": routing_k,
               "weak_quality": weak_q, "strong_quality": strong_q,
               "routing_probe_report": route_report, "probe": probe,
-              "model": model, "layer": layer},
+              "model": model, "layer": layer, "dataset": data.name},
     )
     if output_dir is not None:
         result.files = write_outputs(result, output_dir, plots=plots,
-                                     pred_test=pred_te, lam_test=lam_te)
+                                     pred_test=lam_pred_te, lam_test=lam_te)
     return result
 
 
@@ -446,9 +483,12 @@ def write_outputs(result, output_dir, *, plots=True, pred_test=None, lam_test=No
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for name in ("best_of_k", "curves", "probe_table", "routing_curves",
-                 "routing_summary", "graded_curves", "repeats"):
+                 "routing_summary", "graded_curves", "repeats", "shift", "feedback"):
+        table = getattr(result, name)
+        if table is None:
+            continue
         path = out / f"{name}.csv"
-        getattr(result, name).to_csv(path, index=False)
+        table.to_csv(path, index=False)
         files.append(path)
     report = out / "report.md"
     report.write_text(format_report(result))
@@ -517,6 +557,10 @@ def format_report(result):
         "",
         "### Best-of-k: expected success on the test split (95% bootstrap interval)",
         "",
+        "The oracle here is the *in-sample* oracle: it allocates and is scored on the "
+        "same samples, so it is optimistic; the shift tables below use the "
+        "split-sample oracle.",
+        "",
     ]
     bok = result.best_of_k
     methods = [m for m in ("uniform", "online", "offline", "oracle") if m in bok.columns]
@@ -573,6 +617,179 @@ def format_report(result):
             wins = int(np.sum(group.online >= group.uniform))
             lines.append(f"| {budget:g} | " + " | ".join(cells) + f" | {wins}/{len(group)} |")
         lines.append("")
+    if result.shift is not None:
+        lines += _shift_lines(result.shift)
+    if result.feedback is not None:
+        lines += _feedback_lines(result.feedback)
     t = result.timings
     lines.append("Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
     return "\n".join(lines) + "\n"
+
+
+def _shift_lines(shift):
+    lines = ["### Under shift: every query predicted by a probe that never saw its group",
+             "",
+             "Budget allocated over all queries, 3 folds; every policy scored on samples "
+             "17-32 of each query, which chose nothing; the split-sample oracle allocates "
+             "from samples 1-16. Offline = BinnedAllocator fitted on the training folds, "
+             "scored at its realized spend. Captured = share of the split oracle's gain "
+             "over uniform; saved = compute saved at matched success.", ""]
+    for split, table in shift.groupby("split", sort=False):
+        lines += [f"**{split}**", "",
+                  "| B | uniform | online (gain [95% CI]) | offline (spend) | "
+                  "split oracle | captured | saved |",
+                  "|---|---|---|---|---|---|---|"]
+        for _, r in table.iterrows():
+            offline = (f"{r.offline:.3f} ({r.offline_spend:.2f})"
+                       if "offline" in r and not pd.isna(r.get("offline")) else "-")
+            captured = "-" if pd.isna(r.captured) else f"{r.captured:.0%}"
+            saved = "-" if pd.isna(r.compute_saved) else f"{r.compute_saved:.0%}"
+            lines.append(f"| {r.budget:g} | {r.uniform:.3f} | {r.online:.3f} "
+                         f"({r.online_gain:+.3f} [{r.online_low:+.3f}, "
+                         f"{r.online_high:+.3f}]) | {offline} | {r.split_oracle:.3f} | "
+                         f"{captured} | {saved} |")
+        lines.append("")
+    return lines
+
+
+def feedback_experiment(features, data, *, budgets, random_state=0, n_permutations=32,
+                        first_samples=2, rounds=(2, 3)):
+    """Policies with feedback against the one-shot probe, replayed on stored samples.
+
+    On the dataset's test split (random split) and leave-family-out (3 folds):
+    uniform, the one-shot probe (the default probe's curves), two-phase
+    (``first_samples`` first, then a probe on hidden state + phase-1 evidence),
+    multi-round (``rounds``), the price rule, UAB, Adaptive-Consistency and the
+    split-sample oracle, under oracle verification and majority vote
+    (:func:`skadapt.feedback.compare_policies`). Per split, each fold's frame is
+    averaged with weights equal to its number of queries.
+    """
+    from skadapt.feedback import (
+        StoredSamples,
+        compare_policies,
+        one_shot,
+        two_phase_training_data,
+    )
+    from skadapt.shift import leave_group_out
+
+    logprob = data.mean_logprob
+    if logprob is not None and not np.isfinite(logprob).any():
+        logprob = None  # a dataset collected before skadapt stored them: no UAB
+    samples = StoredSamples(outcomes=data.outcomes, answers=data.answers,
+                            reference=data.references, mean_logprob=logprob,
+                            n_tokens=data.n_tokens, n_permutations=n_permutations,
+                            random_state=random_state)
+    n_samples = data.outcomes.shape[1]
+    budgets = [b for b in budgets if first_samples <= b <= n_samples]
+    idx = np.arange(len(data.queries))
+    splits = {"random split": [(idx[data.is_train], idx[~data.is_train])],
+              "leave-family-out": leave_group_out(data.family, n_splits=3)}
+    frames = []
+    for split, folds in splits.items():
+        parts = []
+        for train, test in folds:
+            probe = default_probe(random_state, max_budget=n_samples)
+            probe.fit(features[train], data.outcomes[train])
+            test_samples = samples.subset(test)
+            phase = two_phase_training_data(samples.subset(train), features[train],
+                                            first_samples=first_samples,
+                                            random_state=random_state)
+            predictor = default_probe(random_state).fit(phase.X, phase.outcomes_rest)
+            frame = compare_policies(
+                test_samples, budgets,
+                success_prob=probe.predict_proba(features[test])[:, 1],
+                predictor=predictor, X=features[test], first_samples=first_samples,
+                rounds=tuple(rounds))
+            # the one-shot probe allocates on its expected curves, not a point
+            curves = probe.transform(features[test])
+            for b in budgets:
+                result = one_shot(test_samples, curves, b, kind="marginal")
+                for selection in ("oracle", "majority"):
+                    sel = ((frame.policy == "one_shot") & (frame.selection == selection)
+                           & (frame.target_budget == b))
+                    frame.loc[sel, ["avg_samples", "quality"]] = (
+                        result.avg_samples, result.quality[selection])
+            parts.append(frame.assign(weight=len(test)))
+        joined = pd.concat(parts, ignore_index=True)
+        keys = ["policy", "selection", "target_budget"]
+
+        def pooled(group):
+            w = group["weight"]
+            return pd.Series({col: np.average(group[col], weights=w)
+                              if group[col].notna().all() else np.nan
+                              for col in ("avg_samples", "quality", "rounds")})
+
+        table = joined.groupby(keys, sort=False)[
+            ["avg_samples", "quality", "rounds", "weight"]].apply(pooled).reset_index()
+        frames.append(table.assign(split=split))
+    return pd.concat(frames, ignore_index=True)
+
+
+_POLICY_ORDER = ["uniform", "one_shot", "two_phase", "multi_round_2", "multi_round_3",
+                 "price_rule", "uab", "adaptive_consistency", "split_sample_oracle"]
+
+
+def _feedback_lines(feedback):
+    lines = ["### Allocation with feedback (replayed on the stored samples)", "",
+             "Quality at each average budget (samples per query); in brackets the "
+             "average spend where a policy cannot spend the target, and the rounds "
+             "of parallel draws it needs. Oracle = a verifier picks a correct sample "
+             "(pass@k; feedback policies stop a query once verified); majority = "
+             "majority vote over the drawn answers, no verifier.", ""]
+    for (split, selection), table in feedback.groupby(["split", "selection"], sort=False):
+        budgets = sorted(table.target_budget.unique())
+        lines += [f"**{split}, {selection}**", "",
+                  "| policy | rounds | " + " | ".join(f"B={b:g}" for b in budgets) + " |",
+                  "|---|---|" + "---|" * len(budgets)]
+        policies = [p for p in _POLICY_ORDER if p in set(table.policy)]
+        for policy in policies:
+            rows = table[table.policy == policy].set_index("target_budget")
+            cells = []
+            for b in budgets:
+                if b not in rows.index or pd.isna(rows.loc[b, "quality"]):
+                    cells.append("-")
+                    continue
+                cell = f"{rows.loc[b, 'quality']:.3f}"
+                if abs(rows.loc[b, "avg_samples"] - b) > 0.05 * b:
+                    cell += f" ({rows.loc[b, 'avg_samples']:.1f})"
+                cells.append(cell)
+            r = rows["rounds"].max()
+            lines.append(f"| {policy} | {r:.0f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    for policy in ("multi_round_2", "multi_round_3"):
+        saved = feedback_savings(feedback, policy=policy)
+        if saved.empty:
+            continue
+        lines += [f"With a verifier at inference, compute {policy} saves over the one-shot "
+                  "probe at matched success (NaN: one-shot never reaches it within its "
+                  "budgets):", ""]
+        for split, group in saved.groupby("split", sort=False):
+            cells = ", ".join(f"B={b:g}: {'-' if pd.isna(s) else f'{s:.0%}'}"
+                              for b, s in zip(group.budget, group.compute_saved))
+            lines.append(f"- {split}: {cells}")
+        lines.append("")
+    return lines
+
+
+def feedback_savings(feedback, *, policy="multi_round_2", baseline="one_shot",
+                     selection="oracle"):
+    """Compute ``policy`` saves over ``baseline`` at matched quality, per split and budget.
+
+    The baseline's curve (its quality at each target budget) is read piecewise
+    linearly (:func:`skadapt.metrics.compute_savings`); NaN where the baseline
+    never reaches the policy's quality within its budgets.
+    """
+    rows = []
+    table = feedback[feedback.selection == selection]
+    for split, group in table.groupby("split", sort=False):
+        base = group[group.policy == baseline].sort_values("avg_samples")
+        pol = group[group.policy == policy].sort_values("target_budget")
+        if base.empty or pol.empty:
+            continue
+        saved = metrics.compute_savings(pol.avg_samples.to_numpy(), pol.quality.to_numpy(),
+                                        base.avg_samples.to_numpy(),
+                                        base.quality.to_numpy())
+        for b, q, s in zip(pol.target_budget, pol.quality, saved.compute_saved):
+            rows.append({"split": split, "budget": b, "policy": policy,
+                         "baseline": baseline, "quality": q, "compute_saved": s})
+    return pd.DataFrame(rows)

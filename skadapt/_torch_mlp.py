@@ -483,7 +483,8 @@ class TrainingResult:
         estimator.module_ = module
         estimator.loss_curve_ = self.loss_curve
         estimator.n_iter_ = self.n_iter
-        stopped_early = bool(estimator.early_stopping)
+        # early stopping can be off despite the parameter (too few rows)
+        stopped_early = self.validation_scores is not None
         estimator.validation_scores_ = self.validation_scores if stopped_early else None
         estimator.best_validation_score_ = (
             self.best_validation_score if stopped_early else None)
@@ -541,10 +542,14 @@ def train_module(
     if early_stopping:
         n_val = int(round(validation_fraction * n_samples))
         if n_val < 2 or n_samples - n_val < 1:
-            raise ValueError(
-                f"The validation set is too small ({n_val} of {n_samples} samples); "
-                "increase validation_fraction or the size of the dataset."
-            )
+            # early stopping is on by default: on tiny data, train without it
+            warnings.warn(
+                f"{name}: the validation set would be too small ({n_val} of {n_samples} "
+                "samples) for early stopping; training without it (increase "
+                "validation_fraction or the size of the dataset to use it).",
+                UserWarning, stacklevel=3)
+            early_stopping = False
+    if early_stopping:
         val_idx, train_idx = permutation[:n_val], permutation[n_val:]
     else:
         val_idx, train_idx = None, permutation

@@ -134,8 +134,9 @@ def allocation_budgets(rewards, predictions, budget, *, method, kind="success_pr
         pred_held = np.asarray(pred_held, dtype=float)
         if pred_held.ndim == 1:
             pred_held = pred_held.reshape(-1, 1)
+        # the realized spend is reported (average_budget): no warning needed
         alloc = BinnedAllocator(budget, n_bins=n_bins, max_budget=max_budget,
-                                min_budget=min_budget, kind=kind)
+                                min_budget=min_budget, kind=kind, spend_tolerance=None)
         alloc.fit(pred_held, rewards_held)
         return alloc.transform(predictions).ravel()
     if method == "oracle":

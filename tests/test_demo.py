@@ -68,7 +68,7 @@ def test_demo_end_to_end_on_a_subset(tmp_path):
 
     result = run_demo(max_queries=96, budgets=(1, 2, 4), n_repeats=1, n_resamples=50,
                       graded_budgets=(1, 2), output_dir=tmp_path / "out",
-                      log=lambda *a: None)
+                      feedback_permutations=4, log=lambda *a: None)
     data = load_demo_data(max_queries=96)
     R_test = data.outcomes[~data.is_train]
     # uniform best-of-k is the exact estimator at k
@@ -84,7 +84,20 @@ def test_demo_end_to_end_on_a_subset(tmp_path):
         "random", "oracle", "preference probe (Eq. 8)", "best-of-k probe (Eq. 13-14)"}
     report = format_report(result)
     assert "Best-of-k" in report and "APGR" in report
+    # the shift tables: random split and leave-family-out, scored on held-out samples
+    assert list(result.shift.split.unique()) == ["random split", "leave-family-out"]
+    for _, row in result.shift.iterrows():
+        assert row["online_low"] <= row["online_gain"] <= row["online_high"]
+    assert "Under shift" in report and "in-sample" in report
+    # the feedback comparison: every policy at the budgets, both selection rules
+    fb = result.feedback
+    assert {"uniform", "one_shot", "two_phase", "multi_round_2", "adaptive_consistency",
+            "split_sample_oracle"} <= set(fb.policy)
+    assert set(fb.selection) == {"oracle", "majority"}
+    uniform = fb[(fb.policy == "uniform") & (fb.selection == "oracle")]
+    assert (uniform.avg_samples == uniform.target_budget).all()
+    assert "Allocation with feedback" in report
     names = {p.name for p in result.files}
     assert {"report.md", "best_of_k.csv", "allocation_curve.png", "calibration.png",
-            "allocation_by_difficulty.png"} <= names
+            "allocation_by_difficulty.png", "shift.csv", "feedback.csv"} <= names
     assert (tmp_path / "out" / "allocation_curve.png").stat().st_size > 10_000

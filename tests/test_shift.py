@@ -99,3 +99,28 @@ def test_shift_evaluation_random_split_and_errors():
         shift_evaluation(probe, X, R[:10])
     with pytest.raises(ValueError, match="groups must have shape"):
         shift_evaluation(probe, X, R, groups=groups[:5])
+
+
+def test_binned_pacing_holds_the_budget_on_another_family_mix():
+    """Fit the offline policy on some task families, stream others (real outcomes)."""
+    import warnings
+
+    from skadapt import BinnedAllocator
+    from skadapt.allocation import BudgetOverrunWarning
+    from skadapt.datasets import load_arithmetic
+
+    data = load_arithmetic()
+    lam = np.nanmean(data.outcomes, axis=1)[:, None]  # stand-in predictions
+    seen = np.isin(data.family, ["addition", "subtraction", "multiplication"])
+    stream = lam[~seen][np.random.default_rng(0).permutation((~seen).sum())]
+    for budget in (2, 4):
+        kwargs = dict(budget=budget, n_bins=10, max_budget=16, kind="success_prob")
+        with pytest.warns(BudgetOverrunWarning, match="spent"):
+            BinnedAllocator(**kwargs).fit(lam[seen]).transform(stream[:100])
+        paced = BinnedAllocator(pacing=True, **kwargs).fit(lam[seen])
+        spent = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", BudgetOverrunWarning)
+            for start in range(0, len(stream), 50):
+                spent.append(paced.transform(stream[start:start + 50]).sum())
+        assert abs(np.sum(spent) / len(stream) - budget) <= 0.05 * budget

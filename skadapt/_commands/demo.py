@@ -16,9 +16,19 @@ def configure(parser):
                         help="random re-splits to repeat the comparison on (default: 3)")
     parser.add_argument("--max-queries", type=int, default=None,
                         help="use a family-stratified subset of this many queries")
+    parser.add_argument("--dataset", choices=["arithmetic", "diverse"],
+                        default="arithmetic",
+                        help="shipped dataset: 'arithmetic' (2,000 queries, 6 task "
+                             "families; the README's first table) or 'diverse' (4,000 "
+                             "queries, 25 families x 4 phrasings, with leave-phrasing-out) "
+                             "(default: %(default)s)")
     parser.add_argument("--data", default=None, metavar="PATH",
-                        help="a dataset written by `skadapt collect` (default: the "
-                             "shipped SmolLM2 arithmetic dataset)")
+                        help="a dataset written by `skadapt collect` (the --dataset kind; "
+                             "default: the shipped copy)")
+    parser.add_argument("--no-shift", action="store_true",
+                        help="skip the leave-group-out tables")
+    parser.add_argument("--no-feedback", action="store_true",
+                        help="skip the comparison of policies with feedback")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -35,7 +45,9 @@ def main(args):
     result = run_demo(
         probe=args.probe, budgets=tuple(args.budgets), routing_k=args.routing_k,
         n_repeats=args.repeats, max_queries=args.max_queries,
-        random_state=args.seed, data_path=args.data, output_dir=args.output, plots=not args.no_plots,
+        random_state=args.seed, data_path=args.data, dataset=args.dataset,
+        shift=not args.no_shift, feedback=not args.no_feedback,
+        output_dir=args.output, plots=not args.no_plots,
         verbose=args.verbose,
     )
     print()
