@@ -323,11 +323,13 @@ def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=
     """
     from skadapt.shift import shift_evaluation
 
-    probe_factory = probe_factory or (lambda: default_probe(random_state))
+    n_score = data.outcomes.shape[1] - data.outcomes.shape[1] // 2
+    # curves up to the scoring samples' count: the most one query can be given
+    probe_factory = probe_factory or (
+        lambda: default_probe(random_state, max_budget=n_score))
     groupings = {"random split": None, "leave-family-out": data.family}
     if data.template is not None:
         groupings["leave-phrasing-out"] = data.template
-    n_score = data.outcomes.shape[1] - data.outcomes.shape[1] // 2
     budgets = [b for b in budgets if b <= n_score]
     tables = []
     for name, groups in groupings.items():
