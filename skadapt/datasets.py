@@ -245,7 +245,7 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
     (25, 4)
     >>> make_diverse_tasks(1, families=["addition"], templates=["words"],
     ...                    random_state=1)["query"].iloc[0]
-    'What is three thousand ... plus ...? Answer with just the number.'
+    'What is six hundred sixty plus four hundred eighty-seven? Answer with just the number.'
     """
     from sklearn.utils import check_random_state
 
