@@ -34,14 +34,9 @@ ANSWER_SUFFIX = _tasks.ANSWER_SUFFIX
 DIVERSE_FAMILIES = _tasks.FAMILIES
 
 _WORDS = ["apple", "banana", "cherry", "strawberry", "mississippi", "letter", "coffee", "balloon", "bookkeeper", "committee", "address", "success", "tomorrow", "pepper", "giraffe", "assessment", "parallel", "banana", "butterfly", "occurrence", "grammar", "hello", "yellow", "seventeen", "elephant", "bubble", "puzzle", "cinnamon", "rhythm", "possession", "raccoon", "kangaroo", "broccoli", "spaghetti", "vacuum", "necessary", "millennium", "embarrass", "accommodate", "referee", "tennessee", "engineer", "sleeve", "cookie", "mommy", "daddy", "summer", "winter", "llama", "google", "noodle", "excellent", "beekeeper", "reference", "attendee", "bottle", "apparent"]
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh",
-             "eighth"]
-
-
-def _operand(rng, digits):
-    low = 0 if digits == 1 else 10 ** (digits - 1)
-    return int(rng.integers(low, 10 ** digits))
+# the letters, ordinals and operands of the arithmetic families are those of the
+# diverse generator (the arithmetic word list is kept: the shipped queries use it)
+_LETTERS, _ORDINALS, _operand = _tasks._LETTERS, _tasks._ORDINALS, _tasks._operand
 
 
 def _add(rng, level):
