@@ -171,29 +171,43 @@ def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
         raise ValueError("mix needs non-negative weights with a positive sum")
     rs = check_random_state(random_state)
     rng = np.random.default_rng(rs.randint(2 ** 31))
+
+    def draw(cell):
+        family, level = cell
+        text, answer = FAMILIES[family][0](rng, level)
+        return text, {"query": text + ANSWER_SUFFIX, "answer": int(answer),
+                      "family": family, "level": int(level)}
+
+    rows = _draw_distinct(n_queries, cells, weights, rng, draw,
+                          f"mix has fewer than n_queries={n_queries} distinct "
+                          "queries; add cells or raise their levels")
+    if not as_frame:
+        return rows
+    return pd.DataFrame(rows, columns=["query", "answer", "family", "level"])
+
+
+def _draw_distinct(n_queries, cells, weights, rng, draw, exhausted):
+    """Rows of distinct queries: a cell by weight, then ``draw(cell)``.
+
+    A repeated query would sit on both sides of a train/test split, so a cell
+    that gives no new query in 200 tries is dropped; ``exhausted`` is the error
+    raised when every cell is.
+    """
     rows, seen = [], set()
-    # queries are distinct (a repeated query would sit in both sides of a
-    # train/test split); a cell that runs out of new queries is dropped
     while len(rows) < n_queries:
         if weights.sum() <= 0:
-            raise ValueError(f"mix has fewer than n_queries={n_queries} distinct "
-                             "queries; add cells or raise their levels")
+            raise ValueError(exhausted)
         pick = rng.choice(len(cells), p=weights / weights.sum())
-        family, level = cells[pick]
-        generate = FAMILIES[family][0]
         for _ in range(200):
-            text, answer = generate(rng, level)
+            text, row = draw(cells[pick])
             if text not in seen:
                 break
         else:
             weights[pick] = 0.0
             continue
         seen.add(text)
-        rows.append({"query": text + ANSWER_SUFFIX, "answer": int(answer),
-                     "family": family, "level": int(level)})
-    if not as_frame:
-        return rows
-    return pd.DataFrame(rows, columns=["query", "answer", "family", "level"])
+        rows.append(row)
+    return rows
 
 
 def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
@@ -270,27 +284,19 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
     weights = np.array([1.0 / (n_levels[f] * count[(f, lv)]) for f, lv, _ in cells])
     rs = check_random_state(random_state)
     rng = np.random.default_rng(rs.randint(2 ** 31))
-    rows, seen = [], set()
-    while len(rows) < n_queries:
-        if weights.sum() <= 0:
-            raise ValueError(f"fewer than n_queries={n_queries} distinct queries "
-                             "in these families and templates")
-        pick = rng.choice(len(cells), p=weights / weights.sum())
-        family, level, template = cells[pick]
-        for _ in range(200):
-            text, answer = _tasks.render(family, level, template, rng)
-            if text not in seen:
-                break
-        else:
-            weights[pick] = 0.0
-            continue
-        seen.add(text)
-        rows.append({"query": text, "answer": answer, "family": family,
-                     "level": int(level), "template": template})
-    columns = ["query", "answer", "family", "level", "template"]
+
+    def draw(cell):
+        family, level, template = cell
+        text, answer = _tasks.render(family, level, template, rng)
+        return text, {"query": text, "answer": answer, "family": family,
+                      "level": int(level), "template": template}
+
+    rows = _draw_distinct(n_queries, cells, weights, rng, draw,
+                          f"fewer than n_queries={n_queries} distinct queries "
+                          "in these families and templates")
     if not as_frame:
         return rows
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["query", "answer", "family", "level", "template"])
 
 
 DATASET_FILE = "arithmetic_smollm2.json.gz"
