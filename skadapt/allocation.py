@@ -41,6 +41,7 @@ from skadapt._validation import (
     check_probabilities,
     row_list,
 )
+from skadapt._versioning import VersionedPickleMixin
 
 __all__ = [
     "greedy_allocate",
@@ -358,7 +359,7 @@ _COMMON_CONSTRAINTS = {
 }
 
 
-class GreedyAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
+class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, BaseEstimator):
     """Online allocation: the exact optimum of Eq. 5 for each batch passed to ``transform``.
 
     ``transform`` receives the predicted marginal rewards of a batch of
@@ -500,7 +501,7 @@ class GreedyAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
         return budgets.reshape(-1, 1)
 
 
-class BinnedAllocator(_AllocatorMixin, TransformerMixin, BaseEstimator):
+class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, BaseEstimator):
     """Offline allocation: one budget per bin of predicted first marginal reward.
 
     ``fit`` on held-out queries divides them into bins by their predicted

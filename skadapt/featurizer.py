@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_memory
 
 from ._compat import HasMethods, Interval, StrOptions, check_is_fitted
 from ._lm import SMOLLM2_ALIAS, format_prompt, load_lm, pad_batch, resolve_model_source
+from ._versioning import VersionedPickleMixin
 
 __all__ = ["HiddenStateFeaturizer"]
 
@@ -347,7 +348,7 @@ def _featurize_cached(key, queries, featurizer):
 # the estimator
 # ---------------------------------------------------------------------------
 
-class HiddenStateFeaturizer(TransformerMixin, BaseEstimator):
+class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     """Hidden state of a causal LM at the prompt of each query.
 
     Turns raw query strings into the LM representation that the paper's MLP

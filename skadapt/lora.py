@@ -47,6 +47,7 @@ from ._torch_mlp import (
     torch_seed,
     train_module,
 )
+from ._versioning import VersionedPickleMixin
 from .featurizer import (
     check_queries,
     encode_queries,
@@ -86,7 +87,8 @@ class _LoRABody(nn.Module):
         return self.mlp((h - self.feature_mean) / self.feature_scale)
 
 
-class LoRAProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator):
+class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMixin,
+                BaseEstimator):
     """Marginal-reward predictor that fine-tunes the LM with LoRA (section 3.1).
 
     The LM reads the query's prompt (its chat template, as

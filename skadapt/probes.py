@@ -47,6 +47,7 @@ from ._torch_mlp import (
     train_module,
 )
 from ._validation import check_positive_int
+from ._versioning import VersionedPickleMixin
 from .targets import beta_marginal_rewards, marginal_rewards
 
 __all__ = ["MarginalRewardRegressor", "SuccessProbClassifier"]
@@ -58,7 +59,8 @@ _NOVELTY_MAX_ROWS = 5000
 _NOVELTY_REFERENCE_ROWS = 1000
 
 
-class _BaseMLPProbe(TorchModuleStateMixin, CrossFitTransformMixin, BaseEstimator):
+class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMixin,
+                     BaseEstimator):
     """Fit/predict plumbing shared by the two MLP probes (not public)."""
 
     _parameter_constraints: dict = {
