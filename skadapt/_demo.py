@@ -39,6 +39,23 @@ from skadapt.evaluation import (
 
 SIGMOID_1 = float(expit(1.0))
 
+# What write_outputs may write into the output folder (``skadapt demo`` refuses
+# a folder holding any of them unless --overwrite).
+OUTPUT_TABLES = ("best_of_k", "curves", "probe_table", "routing_curves",
+                 "routing_summary", "graded_curves", "repeats", "shift", "feedback")
+OUTPUT_PLOTS = ("allocation_curve.png", "calibration.png",
+                "allocation_by_difficulty.png", "routing_curve.png")
+OUTPUT_FILES = tuple(f"{name}.csv" for name in OUTPUT_TABLES) + ("report.md",) + OUTPUT_PLOTS
+
+
+def min_queries(n_families):
+    """Fewest queries the demo runs on: its stratified splits need every family in
+    each test part (a quarter of the queries), and the probe's nearest-neighbour
+    curves 25 training queries per cross-fitting fold. Measured: 40 queries work
+    for the 6 arithmetic families, 125 for the 25 diverse ones; 39 and 110 fail.
+    """
+    return max(40, 5 * int(n_families))
+
 
 @dataclass
 class DemoData:
@@ -110,10 +127,10 @@ def featurize(queries, *, model="smollm2", layer=-1, pooling="last", batch_size=
 def default_probe(random_state=0, **params):
     """The probe the demo (and the README's pipeline) uses: the class defaults.
 
-    :class:`~skadapt.SuccessProbClassifier` with its tuned defaults: a beta-binomial
-    head on the (n, m) outcome matrix, expected marginal-reward curves blended with
-    the exact curves of the 25 nearest training queries (benchmarks/RESULTS.md,
-    "Shift").
+    :class:`~skadapt.SuccessProbClassifier` with its tuned defaults: a point head on
+    the (n, m) outcome matrix whose plug-in marginal-reward curve is blended half and
+    half with the exact curves of the 25 nearest training queries
+    (benchmarks/RESULTS.md, "Shift").
     """
     from skadapt import SuccessProbClassifier
 
@@ -365,12 +382,20 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
              model="smollm2", layer=-1, n_resamples=1000, random_state=0,
              data_path=None, dataset="arithmetic", shift=True, feedback=True,
              feedback_permutations=32, output_dir=None, plots=True, log=print,
-             verbose=0):
-    """Run every step; write tables (and plots) to ``output_dir`` when given."""
+             verbose=0, data=None):
+    """Run every step; write tables (and plots) to ``output_dir`` when given.
+
+    ``log`` receives one line as each step starts or ends (``skadapt demo`` prints
+    them unless ``--quiet``); ``verbose`` turns on the featurizer's and LoRA
+    probe's progress bars. ``data``: a :class:`DemoData` already loaded by
+    :func:`load_demo_data` (``data_path``, ``max_queries`` and ``dataset`` are
+    then ignored).
+    """
     timings = {}
     t0 = time.perf_counter()
-    data = load_demo_data(data_path, max_queries=max_queries, random_state=random_state,
-                          dataset=dataset)
+    if data is None:
+        data = load_demo_data(data_path, max_queries=max_queries,
+                              random_state=random_state, dataset=dataset)
     timings["load"] = time.perf_counter() - t0
     n_samples = data.outcomes.shape[1]
     if max_budget is None:
@@ -379,6 +404,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
         f"({data.is_train.sum()} train / {(~data.is_train).sum()} test)")
 
     t = time.perf_counter()
+    log(f"featurizing {len(data.queries)} queries with {model} (cached after the first run)")
     features = featurize(data.queries, model=model, layer=layer, verbose=verbose)
     timings["featurize"] = time.perf_counter() - t
     log(f"features: {features.shape} in {timings['featurize']:.1f} s")
@@ -388,6 +414,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     lam_tr, lam_te = targets.success_rate(R_tr), targets.success_rate(R_te)
 
     t = time.perf_counter()
+    log(f"best-of-k: cross-fitting the {probe} probe on the training split")
     oof, pred_te, lam_pred_te, _ = fit_success_probe(
         features[tr], R_tr, features[te], probe=probe,
         queries_train=data.queries[tr], queries_test=data.queries[te],
@@ -407,6 +434,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
 
     # routing: weak = one sample, strong = majority vote over routing_k samples
     t = time.perf_counter()
+    log(f"routing: one sample vs majority vote over {routing_k}")
     from skadapt.datasets import majority_vote_outcomes
 
     p_strong = majority_vote_outcomes(data.answers, data.references, routing_k)
@@ -424,6 +452,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     timings["routing"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    log("graded reward: fitting the marginal-reward regressor")
     from skadapt.verifiers import graded_reward
 
     G = graded_reward(data.answers, data.references[:, None])
@@ -435,6 +464,8 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     timings["graded"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    if n_repeats:
+        log(f"repeats: the probe on {n_repeats} random re-split(s)")
     repeats = repeat_over_splits(
         features, data, budgets=budgets, max_budget=max_budget, n_repeats=n_repeats,
         test_size=float(te.mean()), random_state=random_state) if n_repeats else pd.DataFrame()
@@ -484,8 +515,7 @@ def write_outputs(result, output_dir, *, plots=True, pred_test=None, lam_test=No
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    for name in ("best_of_k", "curves", "probe_table", "routing_curves",
-                 "routing_summary", "graded_curves", "repeats", "shift", "feedback"):
+    for name in OUTPUT_TABLES:
         table = getattr(result, name)
         if table is None:
             continue

@@ -93,38 +93,60 @@ def test_simulate_plot(tmp_path, capsys):
     assert f"plot saved to {path}" in capsys.readouterr().out
 
 
-def test_simulate_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
-    pytest.importorskip("skadapt.allocation")
+def test_simulate_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(SystemExit, match=r"needs matplotlib.*pip install"):
-        main(["simulate", "--n-queries", "50", "--budgets", "1", "--max-budget", "2",
-              "--plot", str(tmp_path / "x.png")])
+    assert main(["simulate", "--n-queries", "50", "--budgets", "1", "--max-budget", "2",
+                 "--plot", str(tmp_path / "x.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before computing anything
+    assert re.fullmatch(r"skadapt simulate: error: argument --plot: needs matplotlib.*"
+                        r"pip install.*\n", captured.err)
+
+
+def test_simulate_plot_refuses_to_overwrite(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "curves.png"
+    path.write_bytes(b"an earlier plot")
+    argv = ["simulate", "--n-queries", "50", "--budgets", "1", "--max-budget", "2",
+            "--plot", str(path)]
+    assert main(argv) == 2
+    assert "argument --plot:" in capsys.readouterr().err
+    assert path.read_bytes() == b"an earlier plot"
+    assert main([*argv, "--overwrite"]) == 0
+    assert path.stat().st_size > 1000
 
 
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--budgets", "1,x"], "--budgets must be comma-separated numbers"),
-        (["--budgets", "100"], r"--budgets must lie in \(0, --max-budget=64\]"),
-        (["--budgets", "0"], "--budgets must lie in"),
-        (["--max-budget", "0"], "--max-budget must be >= 1"),
-        (["--n-queries", "1"], "--n-queries must be at least 2"),
-        (["--n-bins", "0"], "--n-bins must be >= 1"),
+        (["--budgets", "1,x"], "argument --budgets: must be comma-separated numbers"),
+        (["--budgets", "100"], r"argument --budgets: must lie in \(0, --max-budget=64\]"),
+        (["--budgets", "0"], "argument --budgets: must be positive"),
+        (["--budgets", "nan"], "argument --budgets: must be positive"),
+        (["--max-budget", "0"], r"argument --max-budget: must be an integer in \[1, 1024\]"),
+        (["--n-queries", "1"], r"argument --n-queries: must be an integer in \[2, 1000000\]"),
+        (["--n-queries", "20000000"], r"argument --n-queries: must be an integer in"),
+        (["--n-bins", "0"], "argument --n-bins: must be an integer >= 1"),
+        (["--n-queries", "20", "--n-bins", "30"],
+         r"argument --n-bins: must be at most the number of queries \(20\)"),
     ],
 )
-def test_simulate_rejects_bad_arguments(argv, match):
-    with pytest.raises(SystemExit, match=match):
-        main(["simulate", *argv])
+def test_simulate_rejects_bad_arguments(argv, match, capsys):
+    assert main(["simulate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.match("skadapt simulate: error: " + match, err)
 
 
-def test_simulate_rejects_bad_success_rate_files(tmp_path):
+def test_simulate_rejects_bad_success_rate_files(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_text("0.5\n1.5\n")
-    with pytest.raises(SystemExit, match=r"success rates in .*bad.txt must lie in \[0, 1\]"):
-        main(["simulate", "--success-rates", str(bad)])
-    with pytest.raises(SystemExit, match="could not read success rates"):
-        main(["simulate", "--success-rates", str(tmp_path / "missing.txt")])
     words = tmp_path / "words.txt"
     words.write_text("easy\nhard\n")
-    with pytest.raises(SystemExit, match="could not read success rates"):
-        main(["simulate", "--success-rates", str(words)])
+    for path, match in [(bad, r"success rates in .*bad.txt must lie in \[0, 1\]"),
+                        (tmp_path / "missing.txt", "could not read success rates"),
+                        (words, "could not read success rates")]:
+        assert main(["simulate", "--success-rates", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert re.match(r"skadapt simulate: error: argument --success-rates: .*" + match, err)

@@ -24,10 +24,20 @@ PRESETS = {
 }
 
 
+# Beyond these the command would run for minutes or out of memory; a preset's
+# quantile grid is exact to the printed precision long before MAX_QUERIES.
+MAX_QUERIES = 1_000_000
+MAX_BUDGET = 1024
+
+
 def configure(parser):
+    from skadapt.cli import bounded_int, positive_int
+
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default="math",
-        help="difficulty distribution: " + "; ".join(f"{k}: {v}" for k, v in PRESETS.items())
+        # argparse formats help with %: the presets' "5%" must be escaped
+        help="difficulty distribution: "
+        + "; ".join(f"{k}: {v}" for k, v in PRESETS.items()).replace("%", "%%")
         + " (default: math)",
     )
     parser.add_argument(
@@ -35,16 +45,21 @@ def configure(parser):
         help="file of per-query success probabilities in [0, 1] instead of a preset: "
              "one per line (text) or a 1-D .npy array",
     )
-    parser.add_argument("--n-queries", type=int, default=1000,
-                        help="number of queries drawn from a preset (default: 1000)")
-    parser.add_argument("--budgets", default="1,2,4,8,16,32",
-                        help="comma-separated average budgets per query (default: 1,2,4,8,16,32)")
-    parser.add_argument("--max-budget", type=int, default=64,
-                        help="largest budget of one query for the oracles (default: 64)")
-    parser.add_argument("--n-bins", type=int, default=10,
+    parser.add_argument("--n-queries", type=bounded_int(2, MAX_QUERIES), default=1000,
+                        help=f"number of queries drawn from a preset, 2 to {MAX_QUERIES:,} "
+                             "(default: 1000)")
+    parser.add_argument("--budgets", type=_budget_list, default="1,2,4,8,16,32",
+                        help="comma-separated average budgets per query, each in "
+                             "(0, --max-budget] (default: 1,2,4,8,16,32)")
+    parser.add_argument("--max-budget", type=bounded_int(1, MAX_BUDGET), default=64,
+                        help=f"largest budget of one query for the oracles, at most "
+                             f"{MAX_BUDGET} (default: 64)")
+    parser.add_argument("--n-bins", type=positive_int, default=10,
                         help="bins of the oracle binned allocation (default: 10)")
     parser.add_argument("--plot", metavar="PATH",
                         help="also save a plot of the curves to PATH (needs matplotlib)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the --plot file if it exists")
 
 
 def preset_success_rates(name, n_queries):
@@ -81,17 +96,59 @@ def load_success_rates(path):
                                name=f"success rates in {path}")
 
 
-def _parse_budgets(text, max_budget):
+def _budget_list(text):
+    """``--budgets``: comma-separated positive numbers, sorted, duplicates dropped."""
+    import argparse
+    import math
+
     try:
         budgets = [float(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise ValueError(f"--budgets must be comma-separated numbers; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated numbers; got {text!r}") from None
     if not budgets:
-        raise ValueError("--budgets is empty")
-    bad = [b for b in budgets if not 0 < b <= max_budget]
+        raise argparse.ArgumentTypeError(f"is empty; got {text!r}")
+    bad = [b for b in budgets if not (math.isfinite(b) and b > 0)]
     if bad:
-        raise ValueError(f"--budgets must lie in (0, --max-budget={max_budget}]; got {bad[0]:g}")
+        raise argparse.ArgumentTypeError(f"must be positive numbers; got {bad[0]:g}")
     return sorted(set(budgets))
+
+
+def _validate(args):
+    """Every check that needs more than one argument or a file, before any compute.
+
+    Returns the success probabilities and a description of where they came from.
+    """
+    from skadapt.cli import UsageError, check_output_file
+
+    too_big = [b for b in args.budgets if b > args.max_budget]
+    if too_big:
+        raise UsageError("--budgets", f"must lie in (0, --max-budget={args.max_budget}]; "
+                                      f"got {too_big[0]:g}")
+    if args.plot:
+        check_output_file(args.plot, overwrite=args.overwrite, argument="--plot")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot", "needs matplotlib, which is not installed: "
+                                       "pip install 'skadapt[plot]' (or pip install matplotlib)"
+                             ) from None
+    if args.success_rates:
+        try:
+            lam = load_success_rates(args.success_rates)
+        except ValueError as exc:
+            raise UsageError("--success-rates", str(exc)) from None
+        if lam.size > MAX_QUERIES:
+            raise UsageError("--success-rates", f"{args.success_rates} holds {lam.size:,} "
+                                                f"values; at most {MAX_QUERIES:,}")
+        source = f"success rates from {args.success_rates}"
+    else:
+        lam = preset_success_rates(args.preset, args.n_queries)
+        source = f"preset '{args.preset}' ({PRESETS[args.preset]})"
+    if args.n_bins > lam.size:
+        raise UsageError("--n-bins", f"must be at most the number of queries ({lam.size}); "
+                                     f"got {args.n_bins}")
+    return lam, source
 
 
 def simulate(success_prob, budgets, *, max_budget, n_bins=10):
@@ -180,13 +237,8 @@ def _format_table(table):
 
 
 def _plot(path, table, uniform_curve):
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit(
-            "skadapt simulate --plot needs matplotlib, which is not installed: "
-            "pip install 'skadapt[plot]' (or pip install matplotlib)"
-        ) from None
+    import matplotlib  # checked by _validate
+
     matplotlib.use("Agg")
     import numpy as np
     import pandas as pd
@@ -212,24 +264,12 @@ def _plot(path, table, uniform_curve):
 
 
 def main(args):
+    start = time.perf_counter()
+    lam, source = _validate(args)
     import numpy as np
 
-    start = time.perf_counter()
-    if args.max_budget < 1:
-        raise SystemExit(f"--max-budget must be >= 1; got {args.max_budget}")
-    if args.n_bins < 1:
-        raise SystemExit(f"--n-bins must be >= 1; got {args.n_bins}")
-    try:
-        budgets = _parse_budgets(args.budgets, args.max_budget)
-        if args.success_rates:
-            lam = load_success_rates(args.success_rates)
-            source = f"success rates from {args.success_rates}"
-        else:
-            lam = preset_success_rates(args.preset, args.n_queries)
-            source = f"preset '{args.preset}' ({PRESETS[args.preset]})"
-    except ValueError as exc:
-        raise SystemExit(f"skadapt simulate: {exc}") from None
-    table, uniform_curve = simulate(lam, budgets, max_budget=args.max_budget, n_bins=args.n_bins)
+    table, uniform_curve = simulate(lam, args.budgets, max_budget=args.max_budget,
+                                    n_bins=args.n_bins)
     print(f"skadapt simulate: {source}")
     print(f"{lam.size} queries; mean success rate {lam.mean():.3f}; never solved {np.mean(lam == 0):.1%}; "
           f"max budget per query {args.max_budget}; oracle binned uses {args.n_bins} bins")
