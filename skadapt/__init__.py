@@ -6,7 +6,8 @@ query, then allocate a compute budget where it pays.
 
 Public estimators are importable from the package; functions live in the public
 modules :mod:`skadapt.targets`, :mod:`skadapt.metrics`, :mod:`skadapt.allocation`,
-:mod:`skadapt.sampling` and :mod:`skadapt.datasets`. Names are imported lazily so
+:mod:`skadapt.sampling` and :mod:`skadapt.datasets` (and :mod:`skadapt.persistence`
+saves fitted estimators without pickle). Names are imported lazily so
 that ``import skadapt`` stays fast and does not import torch.
 """
 
@@ -31,7 +32,7 @@ _LAZY = {
 _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
-    "selection", "feedback",
+    "selection", "feedback", "persistence",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
