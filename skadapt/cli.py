@@ -124,6 +124,8 @@ def check_output_folder(path, names, *, overwrite=False, argument="--output"):
     ``overwrite`` is false, raise :class:`UsageError`.
     """
     path = os.fspath(path)
+    if not path.strip():  # "" would mean the current folder, silently
+        raise UsageError(argument, "is empty; name a folder")
     if os.path.exists(path):
         if not os.path.isdir(path):
             raise UsageError(argument, f"{path} exists and is not a folder")
@@ -150,6 +152,8 @@ def check_output_folder(path, names, *, overwrite=False, argument="--output"):
 def check_output_file(path, *, overwrite=False, argument):
     """Like :func:`check_output_folder` for one file the command writes."""
     path = os.fspath(path)
+    if not path.strip():
+        raise UsageError(argument, "is empty; name a file")
     if os.path.isdir(path):
         raise UsageError(argument, f"{path} is a folder")
     if os.path.exists(path) and not overwrite:

@@ -131,6 +131,22 @@ def test_a_bad_argument_gives_one_line_and_status_2(line, argument, paths, capsy
         assert not os.path.exists(os.path.join(paths["TMP"], "out"))
 
 
+@pytest.mark.parametrize("argv, argument", [
+    (["demo", "--output", ""], "--output"),  # not the current folder, silently
+    (["demo", "--output", " "], "--output"),
+    (["simulate", "--plot", ""], "--plot"),
+    (["simulate", "--success-rates", "EMPTY"], "--success-rates"),
+])
+def test_empty_values(argv, argument, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    argv = [str(empty) if a == "EMPTY" else a for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"skadapt {argv[0]}: error: argument {argument}: ")
+
+
 def test_the_earlier_run_is_left_as_it_was(paths, capsys):
     assert cli.main(["demo", "--output", paths["EARLIER"]]) == 2
     assert "pass --overwrite" in capsys.readouterr().err

@@ -88,8 +88,13 @@ def load_success_rates(path):
 
     from skadapt._validation import check_probabilities
 
+    import warnings
+
     try:
-        values = np.load(path) if str(path).endswith(".npy") else np.loadtxt(path, ndmin=1)
+        with warnings.catch_warnings():
+            # an empty file: said below, as an error, rather than by a warning too
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.load(path) if str(path).endswith(".npy") else np.loadtxt(path, ndmin=1)
     except (OSError, ValueError) as exc:
         raise ValueError(f"could not read success rates from {path}: {exc}") from None
     return check_probabilities(np.ravel(values) if np.ndim(values) == 2 and 1 in np.shape(values) else values,
@@ -125,7 +130,7 @@ def _validate(args):
     if too_big:
         raise UsageError("--budgets", f"must lie in (0, --max-budget={args.max_budget}]; "
                                       f"got {too_big[0]:g}")
-    if args.plot:
+    if args.plot is not None:
         check_output_file(args.plot, overwrite=args.overwrite, argument="--plot")
         try:
             import matplotlib  # noqa: F401
@@ -133,7 +138,7 @@ def _validate(args):
             raise UsageError("--plot", "needs matplotlib, which is not installed: "
                                        "pip install 'skadapt[plot]' (or pip install matplotlib)"
                              ) from None
-    if args.success_rates:
+    if args.success_rates is not None:
         try:
             lam = load_success_rates(args.success_rates)
         except ValueError as exc:
@@ -278,7 +283,7 @@ def main(args):
     print(_format_table(table))
     print()
     print("compute saved = 1 - (oracle's average budget) / (uniform budget with the same expected success)")
-    if args.plot:
+    if args.plot is not None:
         _plot(args.plot, table, uniform_curve)
         print(f"plot saved to {args.plot}")
     print(f"({time.perf_counter() - start:.2f} s)")
