@@ -6,9 +6,9 @@ query, then allocate a compute budget where it pays.
 
 Public estimators are importable from the package; functions live in the public
 modules :mod:`skadapt.targets`, :mod:`skadapt.metrics`, :mod:`skadapt.allocation`,
-:mod:`skadapt.sampling` and :mod:`skadapt.datasets` (and :mod:`skadapt.persistence`
-saves fitted estimators without pickle). Names are imported lazily so
-that ``import skadapt`` stays fast and does not import torch.
+:mod:`skadapt.routing`, :mod:`skadapt.sampling` and :mod:`skadapt.datasets` (and
+:mod:`skadapt.persistence` saves fitted estimators without pickle). Names are
+imported lazily so that ``import skadapt`` stays fast and does not import torch.
 """
 
 import importlib
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "GreedyAllocator": "skadapt.allocation",
     "BinnedAllocator": "skadapt.allocation",
+    "Router": "skadapt.routing",
     "SuccessProbClassifier": "skadapt.probes",
     "MarginalRewardRegressor": "skadapt.probes",
     "HiddenStateFeaturizer": "skadapt.featurizer",
@@ -32,7 +33,7 @@ _LAZY = {
 _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
-    "selection", "feedback", "persistence",
+    "selection", "feedback", "persistence", "routing",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
