@@ -97,17 +97,17 @@ class _Encoder:
     def param(self, name, value):
         try:
             return self.encode(value, f"parameter {name}", arrays=False)
-        except TypeError:
-            hint = (
-                " (it only matters for fit: set it to an int or None before saving)"
-                if name in ("random_state", "cv") else ""
-            )
-            self.refuse(f"parameter {name}={value!r}", value, hint)
+        except TypeError as exc:
+            if name not in ("random_state", "cv"):
+                raise
+            raise TypeError(
+                f"{exc} {name} only matters for fit: set it to an int or None before saving."
+            ) from None
 
     def encode(self, value, where, *, arrays=True):
         if value is None or isinstance(value, (bool, str)):
             return value
-        if isinstance(value, int) and type(value) is int:
+        if type(value) is int:
             return value
         if type(value) is float:
             return value if math.isfinite(value) else {"$float": repr(value)}
@@ -218,10 +218,13 @@ class _Decoder:
 
             return pathlib.Path(body)
         if tag == "$numpy_scalar" and isinstance(body, dict) and set(body) == {"dtype", "value"}:
-            dtype = np.dtype(body["dtype"])
-            if dtype.kind not in "biuf":
-                self.bad(where, f"bad scalar dtype {body['dtype']!r}")
-            return dtype.type(self.decode(body["value"], where))
+            try:
+                dtype = np.dtype(body["dtype"])
+                if dtype.kind in "biuf":
+                    return dtype.type(self.decode(body["value"], where))
+            except (TypeError, ValueError, OverflowError):
+                pass
+            self.bad(where, f"bad numpy scalar {body!r}")
         if tag == "$torch_dtype" and isinstance(body, str):
             import torch
 
@@ -232,7 +235,10 @@ class _Decoder:
         if tag == "$torch_device" and isinstance(body, str):
             import torch
 
-            return torch.device(body)
+            try:
+                return torch.device(body)
+            except (RuntimeError, ValueError):
+                self.bad(where, f"bad torch device {body!r}")
         if tag == "$array" and isinstance(body, str):
             if body not in self.arrays:
                 self.bad(where, f"array {body!r} is not in {_ARRAYS}")
@@ -240,7 +246,7 @@ class _Decoder:
             return self.arrays[body]
         if tag == "$str_array" and isinstance(body, dict) and set(body) == {"shape", "values"}:
             values = body["values"]
-            if not all(isinstance(v, str) for v in values):
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 self.bad(where, "a string array holds something else than strings")
             out = np.empty(len(values), dtype=object)
             out[:] = values
@@ -258,7 +264,10 @@ class _Decoder:
             unknown = set(params) - set(NearestNeighbors().get_params())
             if unknown:
                 self.bad(where, f"unknown NearestNeighbors parameters {sorted(unknown)}")
-            return NearestNeighbors(**params).fit(fit_X)
+            try:
+                return NearestNeighbors(**params).fit(fit_X)
+            except (TypeError, ValueError) as exc:
+                self.bad(where, f"cannot refit NearestNeighbors: {exc}")
         if tag == "$dataclass" and isinstance(body, dict) and set(body) == {"class", "fields"}:
             cls = _import(body["class"], _DATACLASSES)
             fields = self.decode(body["fields"], where)
@@ -531,7 +540,7 @@ def load(path):
     _require_keys(path, manifest, {"params", "attributes", "arrays", "modules"})
     arrays = _read_arrays(path, manifest["arrays"])
     decoder = _Decoder(path, arrays)
-    estimator = cls(**_decode_params(path, cls, manifest["params"]))
+    estimator = _construct(path, cls, _decode_params(path, cls, manifest["params"]))
     params = estimator.get_params(deep=False)
     attributes = manifest["attributes"]
     modules = manifest["modules"]
@@ -547,7 +556,7 @@ def load(path):
     if modules:
         _load_modules(path, estimator, modules)
     elif "device_" in attributes:
-        _fall_back_device(estimator)
+        _fall_back_device(path, estimator)
     return estimator
 
 
@@ -575,8 +584,9 @@ def _read_manifest(path):
             f"reads format_version {FORMAT_VERSION} only"
         )
     _require_keys(path, manifest, {"skadapt_version", "sklearn_version", "class"})
-    if not isinstance(manifest["class"], str):
-        raise ValueError(f"{file}: 'class' must be a string")
+    for key in ("class", "skadapt_version"):
+        if not isinstance(manifest[key], str):
+            raise ValueError(f"{file}: {key!r} must be a string")
     return manifest
 
 
@@ -645,11 +655,17 @@ def _read_arrays(path, listed):
     return arrays
 
 
-def _fall_back_device(estimator):
+def _fall_back_device(path, estimator):
     from ._torch_mlp import DeviceWarning, device_available
 
     device = estimator.device_
-    if isinstance(device, str) and not device_available(device):
+    try:
+        available = isinstance(device, str) and device_available(device)
+    except (TypeError, RuntimeError, ValueError):
+        available = None
+    if not isinstance(device, str) or available is None:
+        raise ValueError(f"{path}: device_={device!r} is not a torch device")
+    if not available:
         warnings.warn(
             f"{type(estimator).__name__} was saved on device {device!r}, which is not "
             "available here; it is loaded on 'cpu' (device_ is set to 'cpu').",
@@ -669,7 +685,7 @@ def _load_modules(path, estimator, modules):
     unknown = sorted(set(modules) - allowed)
     if unknown:
         raise ValueError(f"{path}: {owner} has no torch modules named {unknown}")
-    _fall_back_device(estimator)
+    _fall_back_device(path, estimator)
     device = estimator.device_
     for name, entry in modules.items():
         if (not isinstance(entry, dict) or set(entry) != {"file", "tensors"}
@@ -689,9 +705,15 @@ def _load_modules(path, estimator, modules):
             )
         # the architecture from the fitted attributes; its initial weights are
         # overwritten (the seed keeps torch's global RNG untouched)
-        with isolated_rng(0, device):
-            module = estimator._build_module(name)
-        expected = _tensor_info(_flatten(estimator._module_state(name, module)))
+        try:
+            with isolated_rng(0, device):
+                module = estimator._build_module(name)
+            expected = _tensor_info(_flatten(estimator._module_state(name, module)))
+        except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as exc:
+            raise ValueError(
+                f"{path}: cannot rebuild {owner}.{name} from the saved attributes: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         if _tensor_info(tensors) != expected:
             raise ValueError(
                 f"{file} does not fit {owner}.{name} as its fitted attributes describe "
@@ -733,4 +755,14 @@ def _load_pipeline(path, manifest, cls):
             loaded.append((entry["name"], load(os.path.join(path, "steps", str(i)))))
         else:
             raise ValueError(f"{path}: bad Pipeline step {i}: {entry!r}")
-    return cls(loaded, **params)
+    return _construct(path, cls, {"steps": loaded, **params})
+
+
+def _construct(path, cls, params):
+    estimator = cls(**params)
+    try:
+        # a tampered parameter fails here, not deep inside the rebuilt network
+        estimator._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return estimator

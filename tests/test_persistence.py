@@ -418,6 +418,39 @@ def test_tampered_manifest(saved_probe, change, message):
         load(folder)
 
 
+def leaf_paths(obj, path=()):
+    if isinstance(obj, (dict, list)) and obj:
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        for key, value in items:
+            yield from leaf_paths(value, path + (key,))
+    elif path:
+        yield path
+
+
+def test_any_tampered_manifest_value_fails_cleanly(saved_probe, tmp_path):
+    """Each JSON value replaced by junk: the load succeeds or raises ValueError, never a
+    TypeError, KeyError or RuntimeError from deep inside."""
+    lam = np.random.default_rng(0).random((20, 1))
+    allocator = BinnedAllocator(budget=2, max_budget=4, kind="success_prob", pacing=True)
+    save(allocator.fit(lam), tmp_path / "allocator")
+    for folder in [saved_probe[2], tmp_path / "allocator"]:
+        original = json.loads((folder / "skadapt.json").read_text())
+        for path in leaf_paths(original):
+            for junk in [None, "x", [1, "a"], {"$float": "nan"}]:
+                manifest = json.loads(json.dumps(original))
+                node = manifest
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = junk
+                (folder / "skadapt.json").write_text(json.dumps(manifest))
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        load(folder)
+                except ValueError:
+                    pass
+
+
 def test_manifest_that_is_not_json(saved_probe):
     _, _, folder = saved_probe
     (folder / "skadapt.json").write_text('{"format": NaN')
@@ -449,7 +482,9 @@ def test_missing_device_falls_back_to_cpu(saved_probe):
 # ------------------------------------------------------------------------- saving
 def test_save_refuses_what_it_cannot_hold(tmp_path, tiny_llama_path):
     X, R = numeric_data()
-    with pytest.raises(TypeError, match="parameter random_state=RandomState.*set it to an int"):
+    with pytest.raises(TypeError, match="parameter random_state is a numpy.random.mtrand.RandomState, "
+                                        "which the non-pickle format cannot hold.*"
+                                        "set it to an int or None"):
         save(mlp(SuccessProbClassifier, random_state=np.random.RandomState(0)), tmp_path / "a")
     est = GreedyAllocator(max_budget=2).fit(X[:, :2])
     est.extra_ = object()
@@ -469,7 +504,7 @@ def test_save_refuses_what_it_cannot_hold(tmp_path, tiny_llama_path):
     from skadapt._lm import load_lm
 
     model, tokenizer = load_lm(tiny_llama_path)
-    with pytest.raises(TypeError, match="parameter model="):
+    with pytest.raises(TypeError, match="parameter model is a transformers.*LlamaForCausalLM"):
         save(HiddenStateFeaturizer(model, tokenizer=tokenizer), tmp_path / "e")
     assert list(tmp_path.iterdir()) == []  # failed saves leave nothing behind
 
@@ -493,11 +528,16 @@ def test_save_never_replaces_other_folders(tmp_path):
 
 def test_unfitted_estimator_and_odd_params_round_trip(tmp_path):
     est = MarginalRewardRegressor(hidden_layer_sizes=np.int64(4), device=torch.device("cpu"),
-                                  alpha=float("inf"), cv=None)
+                                  cv=None)
     save(est, tmp_path / "unfitted")
     loaded = load(tmp_path / "unfitted")
     for k, v in est.get_params().items():
         assert_same(v, loaded.get_params()[k], k)
+    allocator = GreedyAllocator(max_budget=2).fit([[0.5, 0.1]])
+    allocator.note_ = {"a b": [float("nan"), float("-inf"), (1, "x")], "n": np.float32(0.5),
+                       "s": np.array(["a", "b"])}
+    save(allocator, tmp_path / "note")
+    assert_same(load(tmp_path / "note").note_, allocator.note_, "note_")
     featurizer = HiddenStateFeaturizer(tmp_path / "some-model", dtype=torch.bfloat16)
     save(featurizer, tmp_path / "featurizer")
     assert_same(load(tmp_path / "featurizer").model, featurizer.model, "model")
