@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from skadapt import metrics, targets
 from skadapt.evaluation import (
@@ -36,8 +35,7 @@ from skadapt.evaluation import (
     bootstrap_interval,
     per_query_value,
 )
-
-SIGMOID_1 = float(expit(1.0))
+from skadapt.routing import best_of_k_preference, preference_from_success
 
 # What write_outputs may write into the output folder (``skadapt demo`` refuses
 # a folder holding any of them unless --overwrite).
@@ -230,21 +228,6 @@ def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
         _baselines.fit_predict(_baselines.text_baseline(), list(queries_train), y_train,
                                list(queries_test)))
     return pd.DataFrame(rows)
-
-
-def preference_from_success(p_strong, p_weak):
-    """Eq. 11 with 0/1 rewards, from each decoder's success probability.
-
-    ``E[sigmoid(r_S - r_W)]`` over independent draws: ``sigmoid(1)`` when only
-    the strong decoder succeeds, ``sigmoid(-1)`` when only the weak one does,
-    and 1/2 when both or neither do.
-    """
-    p_strong = np.asarray(p_strong, dtype=float)
-    p_weak = np.asarray(p_weak, dtype=float)
-    only_strong = p_strong * (1 - p_weak)
-    only_weak = (1 - p_strong) * p_weak
-    same = 1 - only_strong - only_weak
-    return SIGMOID_1 * only_strong + (1 - SIGMOID_1) * only_weak + 0.5 * same
 
 
 def routing_experiment(p_strong_test, p_weak_test, scores, *, fractions):
@@ -443,7 +426,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     route_probe = default_probe(random_state).fit(features[tr], pref[tr])
     route_pred = route_probe.transform(features[te])[:, 0]
     # Eq. 13-14: difficulty = predicted gain of best-of-k over one sample
-    transfer = expit((1 - (1 - lam_pred_te) ** routing_k) - lam_pred_te)
+    transfer = best_of_k_preference(lam_pred_te, routing_k)
     routing_curves, routing_summary, weak_q, strong_q = routing_experiment(
         p_strong[te], p_weak[te],
         {"preference probe (Eq. 8)": route_pred, "best-of-k probe (Eq. 13-14)": transfer},
