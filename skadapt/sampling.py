@@ -15,7 +15,10 @@ This module produces that matrix.
   verifier (a verifier that raises is recorded as a failure of that sample, reward
   ``NaN``), checkpoints each finished batch of queries to a JSONL file (flushed and
   fsynced) and resumes from it: an interrupted run continues where it stopped,
-  without redoing or duplicating finished queries.
+  without redoing or duplicating finished queries. The checkpoint records the
+  run's identity (a content hash of the model's weights, the verifier's name and
+  arguments, the sampling settings) and a run with another identity is refused
+  (:mod:`skadapt._checkpoint`); all of this is checked before the model loads.
 * ``backend="vllm"`` runs the same interface on vLLM (``LLM.generate`` with
   ``SamplingParams(n=k, seed=...)``) when vLLM is installed.
 
@@ -39,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _checkpoint
+
 __all__ = [
     "SamplingResult",
     "generate_shared",
@@ -46,7 +51,10 @@ __all__ = [
     "sample_and_score",
 ]
 
-_CHECKPOINT_VERSION = 1
+# Beyond these, a call could only fail later (memory) or overflow torch's int64
+# indices; a clear error now is better.
+MAX_SAMPLES = 1 << 20
+MAX_NEW_TOKENS = 1 << 20
 
 
 def query_seed(random_state, query_id) -> int:
@@ -77,19 +85,42 @@ def _stop_token_ids(model, tokenizer):
     return sorted(ids)
 
 
+def _check_count(name, value, high):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}")
+
+
 def _check_sampling_params(n_samples, max_new_tokens, temperature, top_p):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
-            or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    if isinstance(max_new_tokens, bool) or not isinstance(
-            max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-        raise ValueError(
-            f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    _check_count("n_samples", n_samples, MAX_SAMPLES)
+    _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
     if not isinstance(temperature, (int, float, np.number)) or not (
             temperature >= 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a finite float >= 0, got {temperature!r}")
     if not isinstance(top_p, (int, float, np.number)) or not (0 < top_p <= 1):
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+
+
+def _check_stop_strings(stop_strings):
+    """``stop_strings`` as a list of non-empty strings (or ``None``).
+
+    A single string is one stop string, never split into its characters.
+    """
+    if stop_strings is None:
+        return None
+    if isinstance(stop_strings, str):
+        stop_strings = [stop_strings]
+    elif isinstance(stop_strings, (bytes, dict)) or not hasattr(stop_strings, "__iter__"):
+        raise TypeError("stop_strings must be a string or a list of strings, got "
+                        f"{type(stop_strings).__name__}")
+    stop_strings = list(stop_strings)
+    for s in stop_strings:
+        if not isinstance(s, str) or not s:
+            raise ValueError("stop_strings must hold non-empty strings (an empty "
+                             f"one would stop at every token), got {s!r}")
+    return stop_strings or None
 
 
 def _next_token_probs(logits, temperature, top_p):
@@ -253,10 +284,11 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
         Nucleus sampling mass.
     seeds : list of int, default=None
         One seed per prompt for its ``torch.Generator``; ``None`` uses ``0, 1, ...``.
-    stop_strings : list of str, default=None
+    stop_strings : str or list of str, default=None
         A generated token whose text contains one of these strings ends the
-        sample (the token is not kept), e.g. ``["\\n"]`` to keep the first line.
-        Matched per token: a string split across tokens is not seen.
+        sample (the token is not kept), e.g. ``["\\n"]`` to keep the first line;
+        a single string is one stop string. Matched per token: a string split
+        across tokens is not seen.
     return_logprobs : bool, default=False
         Also return each decoded token's log-probability under the model
         (``log_softmax`` of its logits, temperature 1 and no top-p: the model's
@@ -289,6 +321,7 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
     import torch
 
     _check_sampling_params(n_samples, max_new_tokens, temperature, top_p)
+    stop_strings = _check_stop_strings(stop_strings)
     prompts = list(prompts)
     if not prompts:
         raise ValueError("prompts is empty: need at least one prompt")
@@ -432,10 +465,37 @@ def _plain(value):
     return value
 
 
+def _json_default(value):
+    """``json.dumps`` hook: numpy scalars and arrays as Python values."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return _plain(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _verifier_name(verifier):
     module = getattr(verifier, "__module__", None) or ""
     name = getattr(verifier, "__qualname__", None) or type(verifier).__qualname__
     return f"{module}.{name}" if module else name
+
+
+def _check_ids(ids, n):
+    """Query ids as plain JSON values (numpy scalars -> Python), unique."""
+    if ids is None:
+        return list(range(n))
+    if isinstance(ids, (str, bytes)):
+        raise TypeError("ids must be a list of query ids, not a single string")
+    plain = [_plain(i) for i in ids]
+    if len(plain) != n:
+        raise ValueError(f"got {len(plain)} ids for {n} queries")
+    keys = []
+    for i in plain:
+        if not isinstance(i, (str, int)) or isinstance(i, bool):
+            raise TypeError("ids must be strings or integers (JSON keys of the "
+                            f"checkpoint), got {i!r} of type {type(i).__name__}")
+        keys.append(json.dumps(i))
+    if len(set(keys)) != len(keys):
+        raise ValueError("ids must be unique")
+    return plain
 
 
 def _score(verifier, completion, reference):
@@ -444,52 +504,6 @@ def _score(verifier, completion, reference):
     except Exception as exc:  # noqa: BLE001 - a verifier bug costs one sample, never the run
         return math.nan, f"{type(exc).__name__}: {exc}"
     return reward, None
-
-
-def _read_checkpoint(path, config):
-    """Finished records of a checkpoint, refusing one made with another config."""
-    records = {}
-    if not os.path.exists(path):
-        return records
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if data and not data.endswith(b"\n"):
-        # the last line was torn by an interruption: drop it before appending
-        cut = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
-        data = data[:cut]
-    lines = data.decode("utf-8").splitlines()
-    if not lines:
-        return records
-    header = json.loads(lines[0])
-    if header.get("type") != "header":
-        raise ValueError(f"checkpoint {path} has no header line; remove it or pick "
-                         "another checkpoint path")
-    saved = header.get("config", {})
-    differ = {key: (saved.get(key), config.get(key))
-              for key in set(saved) | set(config)
-              if key not in ("batch_size",) and saved.get(key) != config.get(key)}
-    if differ:
-        details = ", ".join(f"{key}: checkpoint {a!r} vs now {b!r}"
-                            for key, (a, b) in sorted(differ.items()))
-        raise ValueError(
-            f"checkpoint {path} was written with different settings ({details}); "
-            "resume with the same settings or use another checkpoint path")
-    for line in lines[1:]:
-        record = json.loads(line)
-        if record.get("type") == "query":
-            records.setdefault(record["id"], record)  # first copy wins: no duplicates
-    return records
-
-
-def _append_records(path, records, header=None):
-    with open(path, "a", encoding="utf-8") as fh:
-        if header is not None:
-            fh.write(json.dumps(header) + "\n")
-        fh.writelines(json.dumps(record) + "\n" for record in records)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _logprob_summary(logprobs):
@@ -549,16 +563,16 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
                      tokenizer=None, ids=None, prompt_template="chat",
                      max_new_tokens=24, temperature=0.7, top_p=1.0,
                      stop_strings=None, batch_size=8, random_state=0,
-                     checkpoint=None, backend="hf",
+                     checkpoint=None, backend="hf", verifier_id=None,
                      extra_config=None, verbose=False):
     """Sample ``n_samples`` responses per query and score them with ``verifier``.
 
     Parameters
     ----------
     model : str, path-like or transformers.PreTrainedModel
-        A model name or path (loaded with :func:`skadapt._lm.load_lm`;
-        ``"smollm2"`` is SmolLM2-135M-Instruct) or a loaded model (then pass
-        ``tokenizer``).
+        A model name, folder or ``.gguf`` file (loaded with
+        :func:`skadapt._lm.load_lm`; ``"smollm2"`` is SmolLM2-135M-Instruct) or a
+        loaded model (then pass ``tokenizer``).
     queries : list of str
         Query texts; each is wrapped with ``prompt_template``.
     references : list
@@ -567,34 +581,46 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
         ``verifier(completion, reference) -> float``, e.g.
         :func:`skadapt.verifiers.exact_numeric`.
     n_samples : int
-        Samples per query (k >= 1).
+        Samples per query (``1 <= k <= 2**20``).
     tokenizer : transformers tokenizer, default=None
         Needed when ``model`` is a loaded model.
-    ids : list, default=None
-        Unique JSON-serialisable query ids (default ``0..n-1``); the checkpoint
-        identifies finished queries by id.
+    ids : list of str or int, default=None
+        Unique query ids (default ``0..n-1``; numpy scalars are accepted); the
+        checkpoint identifies finished queries by id.
     prompt_template : {"chat"}, str or None, default="chat"
         See :func:`skadapt._lm.format_prompt`.
     max_new_tokens : int, default=24
     temperature : float, default=0.7
         ``0`` is greedy decoding.
     top_p : float, default=1.0
-    stop_strings : list of str, default=None
-        See :func:`generate_shared`; e.g. ``["\\n"]`` keeps the first line.
+    stop_strings : str or list of str, default=None
+        See :func:`generate_shared`; e.g. ``"\\n"`` or ``["\\n"]`` keeps the
+        first line.
     batch_size : int, default=8
         Queries per batch (``batch_size * n_samples`` rows are decoded together).
         Also the checkpoint granularity.
     random_state : int, default=0
         Run seed; query ``q`` samples with seed ``query_seed(random_state, q)``.
     checkpoint : str or path-like, default=None
-        JSONL file. Finished batches are appended (flushed and fsynced) and, when
-        the file exists, its finished queries are loaded instead of resampled. A
-        checkpoint written with other settings is refused.
+        JSONL file, in an existing folder. Finished batches are appended (flushed
+        and fsynced) and, when the file exists, its finished queries are loaded
+        instead of resampled. A checkpoint written by another run is refused with
+        a ``ValueError`` that says what differs: the model weights (a content
+        hash of the GGUF file, or of a folder's weight, config and tokenizer
+        files), the verifier, or the sampling settings. The location and the
+        checkpoint's content are checked before the model loads.
     backend : {"hf", "vllm"}, default="hf"
         ``"vllm"`` needs vLLM installed and ``model`` given as a name or path.
+    verifier_id : str, default=None
+        The verifier's identity in the checkpoint. By default it is
+        :func:`skadapt.verifiers.verifier_identity` (qualified name and
+        arguments, ``functools.partial`` included); a lambda, a closure or a
+        callable object without ``get_params()`` has none, so a run with a
+        ``checkpoint`` needs ``verifier_id`` for it. Change it whenever the
+        verifier's rewards change.
     extra_config : dict, default=None
         JSON-serialisable entries added to the checkpoint header and checked on
-        resume (e.g. the model file's sha256).
+        resume.
     verbose : bool, default=False
         Show a progress bar (samples/s).
 
@@ -611,136 +637,249 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
     >>> res.rewards.shape  # doctest: +SKIP
     (1, 8)
     """
+    run = _prepare_run(
+        model, queries, references, verifier, n_samples, tokenizer=tokenizer,
+        ids=ids, prompt_template=prompt_template, max_new_tokens=max_new_tokens,
+        temperature=temperature, top_p=top_p, stop_strings=stop_strings,
+        batch_size=batch_size, random_state=random_state, checkpoint=checkpoint,
+        backend=backend, verifier_id=verifier_id, extra_config=extra_config,
+        verbose=verbose)
+    return run.execute()
+
+
+def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
+                 ids, prompt_template, max_new_tokens, temperature, top_p,
+                 stop_strings, batch_size, random_state, checkpoint, backend,
+                 verifier_id, extra_config, verbose):
+    """Every check of :func:`sample_and_score` that needs no model: arguments,
+    run identity and the checkpoint. Returns the run, ready to execute."""
+    if isinstance(queries, str):
+        raise TypeError("queries must be a list of strings, not a single string")
     queries = list(queries)
     references = list(references)
     if not queries:
         raise ValueError("queries is empty: need at least one query")
     if len(references) != len(queries):
         raise ValueError(f"got {len(references)} references for {len(queries)} queries")
+    bad = next((q for q in queries if not isinstance(q, str)), None)
+    if bad is not None:
+        raise TypeError(f"queries must be strings, got {type(bad).__name__}: {bad!r}")
     if not callable(verifier):
         raise TypeError(f"verifier must be callable, got {type(verifier).__name__}")
     _check_sampling_params(n_samples, max_new_tokens, temperature, top_p)
+    stop_strings = _check_stop_strings(stop_strings)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if isinstance(random_state, bool) or not isinstance(random_state,
+                                                        (int, np.integer)):
+        raise ValueError(f"random_state must be an integer, got {random_state!r}")
     if backend not in ("hf", "vllm"):
         raise ValueError(f"backend must be 'hf' or 'vllm', got {backend!r}")
-    ids = list(range(len(queries))) if ids is None else list(ids)
-    if len(ids) != len(queries):
-        raise ValueError(f"got {len(ids)} ids for {len(queries)} queries")
-    if len(set(map(json.dumps, ids))) != len(ids):
-        raise ValueError("ids must be unique")
-    k = int(n_samples)
+    if verifier_id is not None and (not isinstance(verifier_id, str) or not verifier_id):
+        raise ValueError(f"verifier_id must be a non-empty string, got {verifier_id!r}")
+    ids = _check_ids(ids, len(queries))
+    is_name = isinstance(model, (str, os.PathLike))
+    if backend == "vllm" and not is_name:
+        raise TypeError("backend='vllm' takes the model as a name or path")
+    if not is_name and tokenizer is None:
+        raise ValueError("pass tokenizer= when model is a loaded model")
+    if extra_config is not None:
+        try:
+            extra_config = json.loads(json.dumps(extra_config, default=_json_default))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extra_config must be JSON-serialisable: {exc}") from None
+        if not isinstance(extra_config, dict):
+            raise ValueError("extra_config must be a dict")
+    try:
+        json.dumps(references, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("references must be JSON-serialisable (they are stored "
+                         f"with each record): {exc}") from None
+    if checkpoint is not None:
+        checkpoint = _checkpoint.check_location(checkpoint)
 
-    from skadapt._lm import format_prompt
+    from skadapt._lm import model_fingerprint
+    from skadapt.verifiers import verifier_identity
 
-    if backend == "vllm":
-        llm, tokenizer = _load_vllm(model)
-        model_name = os.fspath(model)
-    elif isinstance(model, (str, os.PathLike)):
-        from skadapt._lm import load_lm
-
-        model_name = os.fspath(model)
-        model, tokenizer = load_lm(model_name)
+    if verifier_id is not None:
+        verifier_key = verifier_id
+    elif checkpoint is not None:
+        verifier_key = verifier_identity(verifier)  # ValueError: needs verifier_id
     else:
-        if tokenizer is None:
-            raise ValueError("pass tokenizer= when model is a loaded model")
-        model_name = getattr(model.config, "_name_or_path", type(model).__name__)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-
+        try:
+            verifier_key = verifier_identity(verifier)
+        except ValueError:
+            verifier_key = _verifier_name(verifier)  # a label for the result only
+    if is_name:
+        model_name = os.fspath(model)
+        fingerprint = model_fingerprint(model_name)
+    else:
+        model_name = getattr(getattr(model, "config", None), "_name_or_path",
+                             None) or type(model).__name__
+        # hashing weights in memory costs a pass over them: only to resume
+        fingerprint = model_fingerprint(model) if checkpoint is not None else None
     config = {
-        "version": _CHECKPOINT_VERSION, "model": str(model_name),
-        "prompt_template": prompt_template, "n_samples": k,
+        "version": _checkpoint.CHECKPOINT_VERSION, "model": str(model_name),
+        "model_sha256": fingerprint and fingerprint["sha256"],
+        "model_files": fingerprint and fingerprint["files"],
+        "prompt_template": prompt_template, "n_samples": int(n_samples),
         "max_new_tokens": int(max_new_tokens), "temperature": float(temperature),
         "top_p": float(top_p), "random_state": int(random_state),
-        "stop_strings": list(stop_strings) if stop_strings else None,
-        "verifier": _verifier_name(verifier), "backend": backend,
+        "stop_strings": stop_strings, "verifier": verifier_key, "backend": backend,
         "batch_size": int(batch_size),
     }
-    if extra_config:
-        config.update(json.loads(json.dumps(extra_config)))
+    clash = sorted(set(extra_config or ()) & set(config))
+    if clash:
+        raise ValueError(f"extra_config may not set the sampler's own entries {clash}")
+    config.update(extra_config or {})
 
-    done = {}
-    header = None
+    state = _checkpoint.Checkpoint(checkpoint) if checkpoint is not None else None
+    # a hub model not downloaded yet has no hash before loading: checked after
+    deferred = is_name and fingerprint is None
     if checkpoint is not None:
-        checkpoint = os.fspath(checkpoint)
-        done = _read_checkpoint(checkpoint, config)
-        if not os.path.exists(checkpoint) or os.path.getsize(checkpoint) == 0:
-            header = {"type": "header", "config": config}
-    key = [json.dumps(i) for i in ids]
-    done = {json.dumps(i): rec for i, rec in done.items()}
-    for i, kk in enumerate(key):
-        if kk in done and done[kk].get("query") != queries[i]:
-            raise ValueError(
-                f"checkpoint {checkpoint} holds query id {ids[i]!r} with another "
-                f"text ({done[kk].get('query')!r} vs {queries[i]!r}); use another "
-                "checkpoint path")
+        state = _checkpoint.read_checkpoint(checkpoint)
+        if state.config is not None:
+            _checkpoint.check_same_run(
+                checkpoint, state.config, config,
+                skip=("model_sha256", "model_files", "model") if deferred else ())
+        for i, query in enumerate(queries):
+            record = state.records.get(json.dumps(ids[i]))
+            if record is not None and record.get("query") != query:
+                raise ValueError(
+                    f"checkpoint {checkpoint} holds query id {ids[i]!r} with another "
+                    f"text ({record.get('query')!r} vs {query!r}); use another "
+                    "checkpoint path")
+    return _Run(model=model, tokenizer=tokenizer, queries=queries,
+                references=references, verifier=verifier,
+                ids=ids, config=config, checkpoint=state, deferred=deferred,
+                verbose=verbose)
 
-    progress = None
-    if verbose:
-        from tqdm.auto import tqdm
 
-        progress = tqdm(total=len(queries) * k, unit="sample", smoothing=0.05,
-                        initial=sum(1 for kk in key if kk in done) * k)
-    try:
-        for start in range(0, len(queries), batch_size):
-            chunk = [i for i in range(start, min(start + batch_size, len(queries)))
-                     if key[i] not in done]
-            if not chunk:
-                continue
-            prompts = [format_prompt(tokenizer, queries[i], prompt_template)
-                       for i in chunk]
-            seeds = [query_seed(random_state, ids[i]) for i in chunk]
-            tic = time.perf_counter()
-            if backend == "vllm":
-                completions, n_tokens, summaries = _vllm_batch(
-                    llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
-                    stop_strings)
-            else:
-                completions, n_tokens, summaries = _hf_batch(
-                    model, tokenizer, prompts, k, seeds, max_new_tokens,
-                    temperature, top_p, stop_strings)
-            seconds = time.perf_counter() - tic
-            new = []
-            for i, comps, ntok, summ in zip(chunk, completions, n_tokens,
-                                            summaries):
-                scored = [_score(verifier, c, references[i]) for c in comps]
-                record = {
-                    "type": "query", "id": ids[i], "query": queries[i],
-                    "reference": _plain(references[i]), "completions": comps,
-                    "rewards": [None if math.isnan(r) else r for r, _ in scored],
-                    "errors": [e for _, e in scored], "n_tokens": ntok,
-                    "mean_logprob": [m for m, _ in summ],
-                    "min_logprob": [m for _, m in summ],
-                    "seconds": seconds / len(chunk),
-                }
-                new.append(json.loads(json.dumps(record)))
-            if checkpoint is not None:
-                _append_records(checkpoint, new, header)
-                header = None
-            for i, record in zip(chunk, new):
-                done[key[i]] = record
+@dataclass
+class _Run:
+    """A checked sampling run; :meth:`execute` loads the model and samples."""
+
+    model: object
+    tokenizer: object
+    queries: list
+    references: list
+    verifier: object
+    ids: list
+    config: dict
+    checkpoint: _checkpoint.Checkpoint | None
+    deferred: bool
+    verbose: bool
+
+    def _load(self):
+        from skadapt._lm import load_lm, model_fingerprint
+
+        model, tokenizer, llm = self.model, self.tokenizer, None
+        if self.config["backend"] == "vllm":
+            llm, tokenizer = _load_vllm(model)
+        elif isinstance(model, (str, os.PathLike)):
+            model, tokenizer = load_lm(os.fspath(model))
+        if self.deferred:
+            fingerprint = model_fingerprint(os.fspath(self.model))
+            self.config["model_sha256"] = fingerprint and fingerprint["sha256"]
+            self.config["model_files"] = fingerprint and fingerprint["files"]
+            if self.checkpoint is not None and self.checkpoint.config is not None:
+                _checkpoint.check_same_run(self.checkpoint.path,
+                                           self.checkpoint.config, self.config)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return model, tokenizer, llm
+
+    def execute(self):
+        from skadapt._lm import format_prompt
+
+        cfg = self.config
+        k, batch_size = cfg["n_samples"], cfg["batch_size"]
+        queries, ids = self.queries, self.ids
+        model, tokenizer, llm = self._load()
+        format_prompt(tokenizer, queries[0], cfg["prompt_template"])  # fails early
+
+        ckpt = self.checkpoint
+        done = dict(ckpt.records) if ckpt is not None else {}
+        header = None
+        if ckpt is not None and ckpt.config is None:
+            header = {"type": "header", "config": cfg}
+        keep_bytes = ckpt.keep_bytes if ckpt is not None else None
+        key = [json.dumps(i) for i in ids]
+
+        progress = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(queries) * k, unit="sample", smoothing=0.05,
+                            initial=sum(1 for kk in key if kk in done) * k)
+        try:
+            for start in range(0, len(queries), batch_size):
+                chunk = [i for i in range(start, min(start + batch_size, len(queries)))
+                         if key[i] not in done]
+                if not chunk:
+                    continue
+                new, seconds = self._batch(model, tokenizer, llm, chunk)
+                if ckpt is not None:
+                    _checkpoint.append_records(ckpt.path, new, header=header,
+                                               keep_bytes=keep_bytes)
+                    header = keep_bytes = None
+                for i, record in zip(chunk, new):
+                    done[key[i]] = record
+                if progress is not None:
+                    progress.update(len(chunk) * k)
+                    gen = sum(sum(r["n_tokens"]) for r in new)
+                    progress.set_postfix(tok_s=f"{gen / max(seconds, 1e-9):.0f}")
+        finally:
             if progress is not None:
-                progress.update(len(chunk) * k)
-                gen = sum(sum(r["n_tokens"]) for r in new)
-                progress.set_postfix(tok_s=f"{gen / max(seconds, 1e-9):.0f}")
-    finally:
-        if progress is not None:
-            progress.close()
+                progress.close()
 
-    records = [done[kk] for kk in key]
-    rewards = np.array([[np.nan if r is None else r for r in rec["rewards"]]
-                        for rec in records], dtype=float)
-    return SamplingResult(
-        ids=ids, rewards=rewards,
-        completions=[rec["completions"] for rec in records],
-        errors=[rec["errors"] for rec in records],
-        n_tokens=np.array([rec["n_tokens"] for rec in records], dtype=int),
-        config=config,
-        mean_logprob=_float_matrix(records, "mean_logprob", k),
-        min_logprob=_float_matrix(records, "min_logprob", k),
-    )
+        records = [done[kk] for kk in key]
+        rewards = np.array([[np.nan if r is None else r for r in rec["rewards"]]
+                            for rec in records], dtype=float)
+        return SamplingResult(
+            ids=ids, rewards=rewards,
+            completions=[rec["completions"] for rec in records],
+            errors=[rec["errors"] for rec in records],
+            n_tokens=np.array([rec["n_tokens"] for rec in records], dtype=int),
+            config=cfg,
+            mean_logprob=_float_matrix(records, "mean_logprob", k),
+            min_logprob=_float_matrix(records, "min_logprob", k),
+        )
+
+    def _batch(self, model, tokenizer, llm, chunk):
+        """Sample and score the queries at positions ``chunk``: their records."""
+        from skadapt._lm import format_prompt
+
+        cfg = self.config
+        k = cfg["n_samples"]
+        prompts = [format_prompt(tokenizer, self.queries[i], cfg["prompt_template"])
+                   for i in chunk]
+        seeds = [query_seed(cfg["random_state"], self.ids[i]) for i in chunk]
+        tic = time.perf_counter()
+        if llm is not None:
+            completions, n_tokens, summaries = _vllm_batch(
+                llm, prompts, k, seeds, cfg["max_new_tokens"], cfg["temperature"],
+                cfg["top_p"], cfg["stop_strings"])
+        else:
+            completions, n_tokens, summaries = _hf_batch(
+                model, tokenizer, prompts, k, seeds, cfg["max_new_tokens"],
+                cfg["temperature"], cfg["top_p"], cfg["stop_strings"])
+        seconds = time.perf_counter() - tic
+        new = []
+        for i, comps, ntok, summ in zip(chunk, completions, n_tokens, summaries):
+            scored = [_score(self.verifier, c, self.references[i]) for c in comps]
+            record = {
+                "type": "query", "id": self.ids[i], "query": self.queries[i],
+                "reference": _plain(self.references[i]), "completions": comps,
+                "rewards": [None if math.isnan(r) else r for r, _ in scored],
+                "errors": [e for _, e in scored], "n_tokens": ntok,
+                "mean_logprob": [m for m, _ in summ],
+                "min_logprob": [m for _, m in summ],
+                "seconds": seconds / len(chunk),
+            }
+            new.append(json.loads(json.dumps(record, default=_json_default)))
+        return new, seconds
 
 
 def _float_matrix(records, name, k):

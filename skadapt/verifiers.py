@@ -10,12 +10,20 @@ The numeric verifiers read the *last* number of a completion, the convention of
 math benchmarks (the answer comes last), tolerant of ``"x = 5"``, ``"5.0"``,
 ``"$5$"``, ``"1,234"``, ``"-3"`` and ``"\\boxed{5}"`` (a boxed answer wins over
 later numbers).
+
+:func:`verifier_identity` describes a verifier by its qualified name and its
+arguments, so that a resumed sampling run can refuse a checkpoint scored by another
+verifier (another function, or the same one with other arguments).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import math
 import re
+import types
 
 import numpy as np
 
@@ -24,6 +32,7 @@ __all__ = [
     "extract_last_number",
     "graded_numeric",
     "graded_reward",
+    "verifier_identity",
 ]
 
 # A number: optional minus sign (only when it cannot be a binary minus, i.e. not
@@ -185,3 +194,143 @@ def graded_numeric(completion, reference, *, scale=None):
     answer = extract_last_number(completion)
     value = np.nan if answer is None else answer
     return float(graded_reward(np.array([value]), truth, scale=scale)[0])
+
+
+class _NoIdentity(Exception):
+    """Raised inside :func:`verifier_identity` for a value it cannot describe."""
+
+
+def _qualified(obj):
+    module = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if not name:
+        raise _NoIdentity(f"{obj!r} has no name")
+    if "<lambda>" in name:
+        raise _NoIdentity("a lambda has no stable name")
+    if "<locals>" in name:
+        raise _NoIdentity(f"{name} is defined inside a function (a closure)")
+    return f"{module}.{name}" if module else name
+
+
+def _describe(value, depth=0):
+    """A canonical, process-independent text for a verifier or one of its arguments."""
+    if depth > 20:
+        raise _NoIdentity("arguments nested too deeply")
+    if isinstance(value, np.generic):  # before float: np.float64 is a float
+        return _describe(value.item(), depth + 1)
+    if value is None or isinstance(value, (bool, int, str, bytes)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip repr: stable across runs
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise _NoIdentity("an object array argument")
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return f"ndarray({value.dtype.str}, {value.shape}, sha256={digest[:16]})"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_describe(v, depth + 1) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner},)"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_describe(v, depth + 1) for v in value)) + "}"
+    if isinstance(value, dict):
+        items = sorted((_describe(k, depth + 1), _describe(v, depth + 1))
+                       for k, v in value.items())
+        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if isinstance(value, functools.partial):
+        parts = [_describe(value.func, depth + 1)]
+        parts += [_describe(a, depth + 1) for a in value.args]
+        parts += [f"{k}={_describe(v, depth + 1)}"
+                  for k, v in sorted(value.keywords.items())]
+        return f"functools.partial({', '.join(parts)})"
+    if isinstance(value, types.FunctionType):
+        name = _qualified(value)
+        if value.__closure__:
+            raise _NoIdentity(f"{name} is a closure")
+        defaults = list(value.__defaults__ or ())
+        kwdefaults = dict(value.__kwdefaults__ or {})
+        if defaults or kwdefaults:
+            # the defaults are arguments too: a default changed between runs is
+            # another verifier
+            extra = [_describe(d, depth + 1) for d in defaults]
+            extra += [f"{k}={_describe(v, depth + 1)}"
+                      for k, v in sorted(kwdefaults.items())]
+            return f"{name}[defaults: {', '.join(extra)}]"
+        return name
+    if isinstance(value, (types.BuiltinFunctionType, type)):
+        return _qualified(value)
+    if isinstance(value, types.MethodType):
+        return f"{_describe(value.__self__, depth + 1)}.{value.__func__.__name__}"
+    # a callable object: its parameters, when it says what they are
+    cls = type(value)
+    if hasattr(value, "get_params") and callable(value.get_params):
+        params = value.get_params(deep=False)
+    elif dataclasses.is_dataclass(value):
+        params = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    else:
+        raise _NoIdentity(
+            f"an instance of {cls.__qualname__} has no get_params() nor dataclass "
+            "fields to tell its arguments"
+        )
+    args = ", ".join(f"{k}={_describe(v, depth + 1)}" for k, v in sorted(params.items()))
+    return f"{_qualified(cls)}({args})"
+
+
+def verifier_identity(verifier):
+    """A stable text that identifies a verifier: its qualified name and arguments.
+
+    Two verifiers with the same identity give the same rewards (as far as can be
+    told without running them). It is recorded in a sampling checkpoint so that a
+    resumed run refuses to mix rewards from different verifiers.
+
+    - a module-level function: ``module.qualname``, plus its default argument
+      values when it has any;
+    - ``functools.partial``: the function, its positional arguments and its
+      keywords (so ``partial(exact_numeric, abs_tol=0.5)`` differs from
+      ``partial(exact_numeric, abs_tol=0.1)``);
+    - a callable object with ``get_params()`` (scikit-learn style) or a dataclass:
+      its class and parameters;
+    - a bound method: its object's identity and the method name.
+
+    Arguments may be ``None``, numbers, strings, bytes, numpy scalars and arrays
+    (by content), lists, tuples, sets, dicts and any of the above.
+
+    Parameters
+    ----------
+    verifier : callable
+
+    Returns
+    -------
+    identity : str
+
+    Raises
+    ------
+    ValueError
+        For a verifier whose identity cannot be told from the outside: a lambda,
+        a closure (a function defined inside another), an object without
+        ``get_params()``, or one with arguments of other types. Pass an explicit
+        ``verifier_id`` to the sampler then. Editing a function's code is not
+        seen either: change its ``verifier_id`` (or name) when its rewards change.
+
+    Examples
+    --------
+    >>> from functools import partial
+    >>> from skadapt.verifiers import exact_numeric, verifier_identity
+    >>> verifier_identity(exact_numeric)
+    'skadapt.verifiers.exact_numeric[defaults: abs_tol=1e-09, rel_tol=0.0]'
+    >>> loose = verifier_identity(partial(exact_numeric, abs_tol=0.5))
+    >>> loose == verifier_identity(partial(exact_numeric, abs_tol=0.1))
+    False
+    >>> verifier_identity(lambda c, r: 1.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot identify the verifier: a lambda has no stable name; pass verifier_id=...
+    """
+    if not callable(verifier):
+        raise TypeError(f"verifier must be callable, got {type(verifier).__name__}")
+    try:
+        return _describe(verifier)
+    except _NoIdentity as exc:
+        raise ValueError(
+            f"cannot identify the verifier: {exc}; pass verifier_id=... (a name "
+            "that you change whenever the verifier's rewards change)"
+        ) from None

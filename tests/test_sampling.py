@@ -172,7 +172,9 @@ def test_resume_after_interruption(tiny_llama_path, tmp_path):
     model, tok = load_lm(tiny_llama_path)
     queries = [f"query {i}" for i in range(7)]
     refs = list(range(7))
-    kw = {"tokenizer": tok, "max_new_tokens": 6, "batch_size": 2, "random_state": 3}
+    # an object without get_params() has no identity of its own: name it
+    kw = {"tokenizer": tok, "max_new_tokens": 6, "batch_size": 2, "random_state": 3,
+          "verifier_id": "length parity"}
     full = sample_and_score(model, queries, refs, _Interrupting(), 3, **kw)
 
     ckpt = tmp_path / "ckpt.jsonl"
@@ -249,10 +251,11 @@ def test_kill_and_restart_subprocess(tiny_llama_path, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, str(script), "0.1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
+    deadline = time.time() + 240
     while time.time() < deadline:
         if ckpt.exists() and len(ckpt.read_text().splitlines()) >= 3:
             break
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -287,3 +290,175 @@ def test_numpy_references_are_accepted(tiny_llama_path, tmp_path):
                            max_new_tokens=3, random_state=0,
                            checkpoint=tmp_path / "ckpt.jsonl")
     assert res.rewards.shape == (2, 2)
+
+
+# -- run identity: what a resumed run must share with its checkpoint ------------
+
+def _no_model_load(monkeypatch):
+    """Make loading any model fail, to show that a check ran before it."""
+    import skadapt._lm
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the check")
+
+    monkeypatch.setattr(skadapt._lm, "load_lm", refuse)
+
+
+def _flip_last_byte_keep_mtime(path):
+    """Rewrite a file in place: same name, size and mtime, other content."""
+    st = os.stat(path)
+    with open(path, "r+b") as fh:
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+        fh.seek(-1, os.SEEK_END)
+        fh.write(bytes([last[0] ^ 0x01]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+def test_changed_model_folder_is_refused(tiny_llama_path, tmp_path, monkeypatch):
+    """Weights rewritten in place (same names, sizes and mtimes) are another model."""
+    import shutil
+
+    monkeypatch.setenv("SKADAPT_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama_path, folder)
+    ckpt = tmp_path / "ckpt.jsonl"
+    kw = {"max_new_tokens": 3, "checkpoint": ckpt}
+    first = sample_and_score(str(folder), ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    assert first.config["model_files"].keys() >= {"model.safetensors", "config.json"}
+    # the same content under another path is the same model: resumed, not resampled
+    moved = tmp_path / "moved"
+    shutil.copytree(folder, moved)
+    again = sample_and_score(str(moved), ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    assert again.completions == first.completions
+    assert len(_lines(ckpt)) == 3
+
+    _flip_last_byte_keep_mtime(folder / "model.safetensors")
+    _no_model_load(monkeypatch)
+    with pytest.raises(ValueError, match=r"model weights.*model\.safetensors changed"):
+        sample_and_score(str(folder), ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    assert len(_lines(ckpt)) == 3  # nothing appended
+
+
+def test_changed_loaded_model_is_refused(tiny_llama_path, tmp_path):
+    import copy
+
+    import torch
+
+    model, tok = load_lm(tiny_llama_path)
+    model = copy.deepcopy(model)  # the loaded copy is shared: never edit it
+    ckpt = tmp_path / "ckpt.jsonl"
+    kw = {"tokenizer": tok, "max_new_tokens": 3, "checkpoint": ckpt}
+    sample_and_score(model, ["a"], [1], exact_numeric, 2, **kw)
+    with torch.no_grad():
+        next(model.parameters())[0, 0] += 1.0
+    with pytest.raises(ValueError, match="model weights"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2, **kw)
+
+
+def test_changed_verifier_is_refused(tiny_llama_path, tmp_path):
+    from functools import partial
+
+    model, tok = load_lm(tiny_llama_path)
+    ckpt = tmp_path / "ckpt.jsonl"
+    kw = {"tokenizer": tok, "max_new_tokens": 3, "checkpoint": ckpt}
+    loose = partial(exact_numeric, abs_tol=0.5)
+    sample_and_score(model, ["a"], [1], loose, 2, **kw)
+    # the same partial again resumes
+    sample_and_score(model, ["a"], [1], partial(exact_numeric, abs_tol=0.5), 2, **kw)
+    with pytest.raises(ValueError, match=r"verifier.*abs_tol=0\.5.*abs_tol=0\.1"):
+        sample_and_score(model, ["a"], [1], partial(exact_numeric, abs_tol=0.1), 2,
+                         **kw)
+    with pytest.raises(ValueError, match="verifier"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2, **kw)
+
+
+def test_unidentifiable_verifier_needs_an_id(tiny_llama_path, tmp_path):
+    model, tok = load_lm(tiny_llama_path)
+    ckpt = tmp_path / "ckpt.jsonl"
+    kw = {"tokenizer": tok, "max_new_tokens": 3, "checkpoint": ckpt}
+    with pytest.raises(ValueError, match="verifier_id"):
+        sample_and_score(model, ["a"], [1], lambda c, r: 1.0, 2, **kw)
+    assert not ckpt.exists()
+    sample_and_score(model, ["a"], [1], lambda c, r: 1.0, 2, verifier_id="one-v1",
+                     **kw)
+    sample_and_score(model, ["a"], [1], lambda c, r: 1.0, 2, verifier_id="one-v1",
+                     **kw)
+    with pytest.raises(ValueError, match="verifier: checkpoint 'one-v1' vs now 'one-v2'"):
+        sample_and_score(model, ["a"], [1], lambda c, r: 1.0, 2, verifier_id="one-v2",
+                         **kw)
+    # without a checkpoint nothing is resumed, so no identity is needed
+    res = sample_and_score(model, ["a"], [1], lambda c, r: 1.0, 2, tokenizer=tok,
+                           max_new_tokens=3)
+    assert res.rewards.tolist() == [[1.0, 1.0]]
+
+
+def test_damaged_checkpoint_is_a_clear_error_before_loading(tiny_llama_path, tmp_path,
+                                                            monkeypatch):
+    ckpt = tmp_path / "ckpt.jsonl"
+    kw = {"max_new_tokens": 3, "batch_size": 1, "checkpoint": ckpt}
+    sample_and_score(tiny_llama_path, ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    lines = ckpt.read_text().splitlines(keepends=True)
+    ckpt.write_text(lines[0] + lines[1] + "{not json\n" + lines[2])
+    _no_model_load(monkeypatch)
+    with pytest.raises(ValueError, match=rf"checkpoint {ckpt}, line 3: not a JSON record"):
+        sample_and_score(tiny_llama_path, ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    ckpt.write_text(lines[0] + '{"type": "query", "id": 0}\n')
+    with pytest.raises(ValueError, match="line 2: query record without 'query'"):
+        sample_and_score(tiny_llama_path, ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    ckpt.write_text(lines[0].replace('"version": 2', '"version": 1'))
+    with pytest.raises(ValueError, match="format version 1"):
+        sample_and_score(tiny_llama_path, ["a", "b"], [1, 2], exact_numeric, 2, **kw)
+    with pytest.raises(ValueError, match="checkpoint folder .*nope.* does not exist"):
+        sample_and_score(tiny_llama_path, ["a"], [1], exact_numeric, 2,
+                         checkpoint=tmp_path / "nope" / "ckpt.jsonl")
+    with pytest.raises(ValueError, match="is a folder"):
+        sample_and_score(tiny_llama_path, ["a"], [1], exact_numeric, 2,
+                         checkpoint=tmp_path)
+
+
+def test_stop_strings_plain_string_is_one_stop_string(tiny_llama_path):
+    model, tok = load_lm(tiny_llama_path)
+    prompts = _prompts(tok)
+    kw = {"max_new_tokens": 16, "temperature": 1.5, "seeds": [0, 1, 2]}
+    free, _ = generate_shared(model, tok, prompts, 8, **kw)
+    letters = sorted({tok.decode([t]) for row in free for s in row for t in s
+                      if tok.decode([t]).isalpha()})
+    assert len(letters) >= 2
+    word = "".join(letters[:2])
+    # one token of the character tokenizer never holds two characters: a plain
+    # string is one stop string that never matches, not a set of letters
+    whole, _ = generate_shared(model, tok, prompts, 8, stop_strings=word, **kw)
+    assert whole == free
+    split, _ = generate_shared(model, tok, prompts, 8, stop_strings=list(word), **kw)
+    assert split != free
+    res = sample_and_score(model, ["a"], [1], exact_numeric, 2, tokenizer=tok,
+                           max_new_tokens=3, stop_strings="\n")
+    assert res.config["stop_strings"] == ["\n"]
+    with pytest.raises(ValueError, match="non-empty strings"):
+        generate_shared(model, tok, prompts, 2, stop_strings=[""])
+    with pytest.raises(TypeError, match="stop_strings"):
+        generate_shared(model, tok, prompts, 2, stop_strings=5)
+
+
+def test_numpy_ids_and_absurd_counts(tiny_llama_path, tmp_path):
+    model, tok = load_lm(tiny_llama_path)
+    ckpt = tmp_path / "ckpt.jsonl"
+    kw = {"tokenizer": tok, "max_new_tokens": 3, "checkpoint": ckpt}
+    res = sample_and_score(model, ["a", "b"], [1, 2], exact_numeric, 2,
+                           ids=np.array([7, 3], dtype=np.int64), **kw)
+    assert [r["id"] for r in _lines(ckpt)[1:]] == [7, 3]
+    assert res.ids == [7, 3] and all(type(i) is int for i in res.ids)
+    # plain ints name the same queries: resumed, not resampled
+    again = sample_and_score(model, ["a", "b"], [1, 2], exact_numeric, 2, ids=[7, 3],
+                             **kw)
+    assert again.completions == res.completions and len(_lines(ckpt)) == 3
+    with pytest.raises(TypeError, match="ids must be strings or integers"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 2, tokenizer=tok,
+                         ids=[1.5])
+    with pytest.raises(ValueError, match=r"n_samples must be <= 1048576, got 10{20}"):
+        sample_and_score(model, ["a"], [1], exact_numeric, 10**20, tokenizer=tok)
+    with pytest.raises(ValueError, match="max_new_tokens must be <= "):
+        generate_shared(model, tok, ["a"], 2, max_new_tokens=10**20)

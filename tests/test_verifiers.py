@@ -88,3 +88,69 @@ def test_extract_roundtrip_integers(value):
     assert extract_last_number(f"the answer is {value:,}") == value
     assert exact_numeric(f"= {value}.", value) == 1.0
     assert math.isfinite(graded_numeric(str(value), value))
+
+
+# -- verifier_identity: what a resumed sampling run compares ---------------------
+
+class _Scaled:
+    """A scikit-learn style callable: its parameters are its identity."""
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def get_params(self, deep=False):
+        return {"scale": self.scale}
+
+    def __call__(self, completion, reference):
+        return graded_numeric(completion, reference, scale=self.scale)
+
+
+def _module_level(completion, reference):
+    return 1.0
+
+
+def test_verifier_identity_tells_arguments_apart():
+    from functools import partial
+
+    from skadapt.verifiers import verifier_identity
+
+    ident = verifier_identity
+    assert ident(_module_level) == f"{__name__}._module_level"
+    assert ident(exact_numeric) == ident(exact_numeric)
+    assert ident(exact_numeric) != ident(graded_numeric)
+    assert ident(partial(exact_numeric, abs_tol=0.5)) == \
+        ident(partial(exact_numeric, abs_tol=0.5))
+    assert ident(partial(exact_numeric, abs_tol=0.5)) != \
+        ident(partial(exact_numeric, abs_tol=0.1))
+    assert ident(partial(exact_numeric, abs_tol=0.5)) != ident(exact_numeric)
+    # numpy scalars and arrays by value; dict order does not matter
+    assert ident(partial(graded_numeric, scale=np.float64(2.0))) == \
+        ident(partial(graded_numeric, scale=2.0))
+    assert ident(partial(_module_level, np.arange(3))) != \
+        ident(partial(_module_level, np.arange(1, 4)))
+    assert ident(partial(_module_level, {"a": 1, "b": 2})) == \
+        ident(partial(_module_level, {"b": 2, "a": 1}))
+    assert ident(_Scaled(2.0)) == ident(_Scaled(2.0)) != ident(_Scaled(3.0))
+
+
+def test_verifier_identity_refuses_what_it_cannot_tell():
+    from functools import partial
+
+    from skadapt.verifiers import verifier_identity
+
+    threshold = 0.5
+
+    def closure(completion, reference):
+        return float(threshold > 0)
+
+    class Opaque:
+        def __call__(self, completion, reference):
+            return 1.0
+
+    for verifier, why in [(lambda c, r: 1.0, "lambda"), (closure, "inside a function"),
+                          (partial(exact_numeric, abs_tol=object()), "object"),
+                          (Opaque(), "get_params")]:
+        with pytest.raises(ValueError, match=rf"{why}.*verifier_id"):
+            verifier_identity(verifier)
+    with pytest.raises(TypeError, match="callable"):
+        verifier_identity("exact_numeric")
