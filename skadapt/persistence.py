@@ -36,6 +36,7 @@ import re
 import shutil
 import tempfile
 import warnings
+import zipfile
 
 import numpy as np
 
@@ -406,13 +407,22 @@ def _write(estimator, folder):
             modules[name] = _write_module(estimator, name, value, folder)
         else:
             attributes[name] = encoder.encode(value, name)
-    np.savez(os.path.join(folder, _ARRAYS), **encoder.arrays)
+    _write_arrays(encoder.arrays, os.path.join(folder, _ARRAYS))
     arrays = {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in encoder.arrays.items()}
     _write_json(
         _manifest(estimator, params=encoded_params, attributes=attributes, arrays=arrays,
                   modules=modules),
         os.path.join(folder, _MANIFEST),
     )
+
+
+def _write_arrays(arrays, file):
+    # what np.savez does, without passing the keys as keyword arguments (a key named
+    # "file" or "allow_pickle" would collide) and with pickling turned off
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 def _write_pipeline(pipe, folder):

@@ -536,8 +536,10 @@ def test_unfitted_estimator_and_odd_params_round_trip(tmp_path):
     allocator = GreedyAllocator(max_budget=2).fit([[0.5, 0.1]])
     allocator.note_ = {"a b": [float("nan"), float("-inf"), (1, "x")], "n": np.float32(0.5),
                        "s": np.array(["a", "b"])}
+    allocator.file = np.arange(3)  # would collide with np.savez(file, ...)
     save(allocator, tmp_path / "note")
     assert_same(load(tmp_path / "note").note_, allocator.note_, "note_")
+    assert_same(load(tmp_path / "note").file, allocator.file, "file")
     featurizer = HiddenStateFeaturizer(tmp_path / "some-model", dtype=torch.bfloat16)
     save(featurizer, tmp_path / "featurizer")
     assert_same(load(tmp_path / "featurizer").model, featurizer.model, "model")
