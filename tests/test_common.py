@@ -11,7 +11,13 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skadapt import BinnedAllocator, GreedyAllocator, MarginalRewardRegressor, SuccessProbClassifier
+from skadapt import (
+    BinnedAllocator,
+    GreedyAllocator,
+    MarginalRewardRegressor,
+    Router,
+    SuccessProbClassifier,
+)
 from skadapt.allocation import NonMonotoneRewardsWarning
 
 ESTIMATORS = [
@@ -19,6 +25,7 @@ ESTIMATORS = [
     BinnedAllocator(budget=2),
     SuccessProbClassifier(cv=3, random_state=0),
     MarginalRewardRegressor(cv=3, random_state=0),
+    Router(fraction=0.3),
 ]
 
 _SOFT_LABELS = (
@@ -32,8 +39,28 @@ _CROSS_FITTED = (
     "atol=0.01 (the classifier's near-0/1 predictions on the check's blobs stay within it)"
 )
 
+_ONE_SCORE = (
+    "feeds X with several columns: Router takes exactly one routing score per query and "
+    "says so in a ValueError (test_routing.py::test_bad_scores); the behaviour the check "
+    "covers is tested on one column in test_routing.py::test_one_column_estimator_behaviour"
+)
+# Checks that fit or transform an X with more than one column.
+_MULTI_COLUMN_CHECKS = (
+    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf", "check_estimators_overwrite_params",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator",
+    "check_fit2d_1sample", "check_fit2d_predict1d", "check_fit_check_is_fitted",
+    "check_fit_idempotent", "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_n_features_in",
+    "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array", "check_transformer_general",
+)
+
 # class name -> {check name: reason}
 _EXPECTED_FAILURES = {
+    "Router": dict.fromkeys(_MULTI_COLUMN_CHECKS, _ONE_SCORE),
     "SuccessProbClassifier": {
         "check_estimators_dtypes": _SOFT_LABELS,
         "check_fit2d_1feature": _SOFT_LABELS,

@@ -187,6 +187,46 @@ def test_estimator_plumbing():
     np.testing.assert_array_equal(frame["routed"], [0, 1, 0, 1])
 
 
+@pytest.mark.parametrize("params", [{"fraction": 0.3}, {"fraction": 0.3, "threshold": "fit"},
+                                    {"threshold": 0.0}])
+def test_one_column_estimator_behaviour(params, tmp_path):
+    """What scikit-learn's common checks cover (they feed several columns; see test_common.py)."""
+    import pandas as pd
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 1))
+    router = Router(**params)
+    with pytest.raises(NotFittedError):
+        router.transform(X)
+    assert router.fit(X) is router  # fit returns self
+    assert router.get_params() == Router(**params).get_params()  # parameters untouched
+    assert router.n_features_in_ == 1
+    expected = router.transform(X)
+    state = pickle.dumps(router.__dict__)
+    router.transform(X)
+    assert pickle.dumps(router.__dict__) == state  # transform changes nothing
+    np.testing.assert_array_equal(clone(router).fit(X).transform(X), expected)  # idempotent
+    np.testing.assert_array_equal(router.fit_transform(X), expected)
+    # containers and dtypes give the same decisions
+    memmap = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="w+", shape=X.shape)
+    memmap[:] = X
+    readonly = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="r", shape=X.shape)
+    for variant in (X.tolist(), np.asfortranarray(X), X.astype(object), readonly,
+                    pd.DataFrame(X, columns=["score"])):
+        np.testing.assert_array_equal(Router(**params).fit(variant).transform(variant), expected)
+    ints = np.arange(10)[:, None]
+    np.testing.assert_array_equal(Router(**params).fit(ints).transform(ints),
+                                  Router(**params).fit(ints.astype(np.float32)).transform(ints))
+    # a single query
+    assert Router(**params).fit(X[:1]).transform(X[:1]).shape == (1, 1)
+    if "threshold" in params:
+        # decided one query at a time: invariant to the batch around it
+        perm = rng.permutation(40)
+        np.testing.assert_array_equal(router.transform(X[perm]), expected[perm])
+        np.testing.assert_array_equal(router.transform(X[:7]), expected[:7])
+
+
 # ---------------------------------------------------------------- Eq. 11
 
 
