@@ -156,9 +156,35 @@ def file_sha256(path, chunk_size: int = 1 << 20, *, use_cache: bool = True) -> s
         try:
             _write_json_atomic(record, {"path": path, "stat": _stat_key(before),
                                         "hashed_at_ns": started, "sha256": sha})
+            _prune_hash_records(record.parent)
         except OSError:
             pass  # a read-only cache only costs hashing again next time
     return sha
+
+
+_MAX_HASH_RECORDS = 512
+
+
+def _prune_hash_records(folder):
+    """Keep the digest records few: drop those of files gone or changed, then
+    the oldest (each record is one file hashed once; temporary models leave many)."""
+    records = list(Path(folder).glob("*.json"))
+    if len(records) <= _MAX_HASH_RECORDS:
+        return
+    live = []
+    for rec in records:
+        try:
+            with open(rec, encoding="utf-8") as fh:
+                saved = json.load(fh)
+            if saved["stat"] == _stat_key(os.stat(saved["path"])):
+                live.append((rec.stat().st_mtime, rec))
+                continue
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        rec.unlink(missing_ok=True)
+    if len(live) > _MAX_HASH_RECORDS:
+        for _, rec in sorted(live)[:len(live) - _MAX_HASH_RECORDS // 2]:
+            rec.unlink(missing_ok=True)
 
 
 def _folder_files(folder):

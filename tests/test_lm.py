@@ -290,3 +290,32 @@ def test_cache_command_info_and_clear(temp_cache, capsys):
     assert "empty" in capsys.readouterr().out
     assert cli_main(["cache", "clear", "--only", "weights"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_digest_records_stay_few(temp_cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(_lm, "_MAX_HASH_RECORDS", 8)
+    keep = tmp_path / "keep.bin"
+    keep.write_bytes(b"k")
+    _lm.file_sha256(keep)
+    for i in range(12):
+        gone = tmp_path / f"gone{i}.bin"
+        gone.write_bytes(bytes([i]))
+        _lm.file_sha256(gone)
+        gone.unlink()
+    records = list((temp_cache / "hashes").glob("*.json"))
+    assert 1 <= len(records) <= 8
+    assert _lm._hash_record_path(os.path.realpath(keep)) in records
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_path_is_the_alias(smollm2):
+    from skadapt import HiddenStateFeaturizer
+
+    path = os.path.join(*_lm.smollm2_location())
+    model, _ = load_lm(path)
+    assert model is smollm2[0]  # one configuration, loaded once
+    X = HiddenStateFeaturizer(model=path).fit_transform(["What is 2 + 2?"])
+    assert X.shape == (1, 576)
+    sha = _lm.file_sha256(path)
+    entries = [e for e in _lm.cache_info()["models"] if e["gguf_sha256"] == sha]
+    assert [e["status"] for e in entries] == ["ok"]
