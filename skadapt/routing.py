@@ -258,7 +258,9 @@ def _check_marginal_matrix(X, k):
         )
     if not np.isfinite(delta[:, :k]).all():
         rows = np.flatnonzero(~np.isfinite(delta[:, :k]).all(axis=1))
-        raise ValueError(f"X (marginal rewards) contains NaN or infinite values in row(s) {row_list(rows)}.")
+        raise ValueError(
+            f"X (marginal rewards) contains NaN or infinite values in row(s) {row_list(rows)}."
+        )
     return delta
 
 
@@ -374,7 +376,9 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "fraction": [Interval(numbers.Real, 0, 1, closed="both")],
-        "threshold": [None, StrOptions({"fit"}), Interval(numbers.Real, None, None, closed="neither")],
+        "threshold": [
+            None, StrOptions({"fit"}), Interval(numbers.Real, None, None, closed="neither"),
+        ],
     }
 
     def __init__(self, fraction=0.5, *, threshold=None):
@@ -448,7 +452,8 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         if self.threshold is None:
             routed = _top_share(scores, self.fraction)
         else:
-            threshold = self.threshold if isinstance(self.threshold, numbers.Real) else self.threshold_
+            fixed = isinstance(self.threshold, numbers.Real)
+            threshold = self.threshold if fixed else self.threshold_
             routed = (scores >= threshold).astype(np.int64)
         return routed.reshape(-1, 1)
 
@@ -571,7 +576,9 @@ def routing_curve(R_strong, R_weak, scores, *, fractions=None):
     else:
         fractions = np.atleast_1d(np.asarray(fractions, dtype=np.float64))
         if fractions.ndim != 1 or fractions.size == 0:
-            raise ValueError(f"fractions must be a non-empty 1-D list of shares; got {fractions!r}.")
+            raise ValueError(
+                f"fractions must be a non-empty 1-D list of shares; got {fractions!r}."
+            )
         if not np.isfinite(fractions).all() or (fractions < 0).any() or (fractions > 1).any():
             raise ValueError(f"fractions must lie in [0, 1]; got {fractions!r}.")
         counts = np.unique([_greedy.total_units(f, n) for f in fractions])
