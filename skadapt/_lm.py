@@ -566,7 +566,7 @@ def check_device(device):
 CACHE_PARTS = {
     "models": "dequantized safetensors copies of GGUF models",
     "hashes": "remembered sha256 digests of model files",
-    "features": "hidden-state features of the demo (joblib)",
+    "features": "per-query hidden-state features (HiddenStateFeaturizer memory=)",
     "layers": "per-layer features of benchmarks/feature_layers.py",
 }
 

@@ -13,7 +13,6 @@ forward pass.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import threading
 import warnings
@@ -21,10 +20,17 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_memory
 
 from ._compat import HasMethods, Interval, StrOptions, check_is_fitted
-from ._lm import SMOLLM2_ALIAS, format_prompt, load_lm, pad_batch, resolve_model_source
+from ._feature_store import FeatureStore, memory_location, query_keys
+from ._lm import (
+    SMOLLM2_ALIAS,
+    format_prompt,
+    load_lm,
+    model_fingerprint,
+    pad_batch,
+    resolve_model_source,
+)
 from ._versioning import VersionedPickleMixin
 
 __all__ = ["HiddenStateFeaturizer"]
@@ -322,26 +328,9 @@ def _is_model_name(model):
     return isinstance(model, (str, os.PathLike))
 
 
-def _source_fingerprint(source, gguf_file):
-    """Size and mtime of a local model's files, so a disk cache notices new weights."""
-    path = os.path.join(source, gguf_file) if gguf_file else source
-    if not os.path.exists(path):
-        return None
-    files = [path] if os.path.isfile(path) else sorted(
-        os.path.join(path, f) for f in os.listdir(path)
-        if os.path.isfile(os.path.join(path, f))
-    )
-    h = hashlib.sha1()
-    for f in files:
-        st = os.stat(f)
-        h.update(f"{os.path.basename(f)}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()
-
-
-def _featurize_cached(key, queries, featurizer):
-    """Function wrapped by ``joblib.Memory``: ``key`` and ``queries`` are hashed,
-    the featurizer is ignored (it is what ``key`` describes)."""
-    return featurizer._featurize(queries)
+# Queries featurized between two writes of the feature store: what a killed run
+# can lose at most.
+_STORE_CHUNK = 1024
 
 
 # ---------------------------------------------------------------------------
@@ -406,10 +395,14 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         ``"float32"``); ``None`` keeps float32. Features are returned as float32
         whatever the compute dtype.
     memory : None, str or joblib.Memory, default=None
-        Caches features on disk, keyed by the model's identity and every
-        parameter that changes them plus the queries, so a
-        :class:`~sklearn.model_selection.GridSearchCV` over downstream steps
-        runs the LM once per distinct set of queries. Only for named models.
+        Folder (or the location of a ``joblib.Memory``) where features are cached
+        on disk *per query*, keyed by the model's content (not its path), every
+        parameter that changes the features, and the query text. Any fold,
+        grid-search candidate or later run featurizes only queries it has not
+        seen; when all of them are cached, neither ``fit`` nor ``transform`` loads
+        the LM. Features are written in shards of up to 1,024 queries as they are
+        computed, so a killed run resumes where it stopped. Only for named models.
+        See docs/featurizer.md ("Caching features").
     verbose : int, default=0
         Show a progress bar over batches when more than one batch is needed.
 
@@ -552,6 +545,18 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         self._check_model_params()
         if X is not None:
             check_queries(X)
+        self.device_ = None
+        store = self._store()
+        record = None if store is None else store.read_fit_record()
+        if record is not None:
+            # everything fitting learns from the model was recorded with the
+            # features: a fully cached featurizer never loads the LM
+            self.device_ = store.settings["device"]
+            self.n_layers_ = int(record["n_layers_"])
+            self.layer_ = int(record["layer_"])
+            self.n_features_out_ = int(record["n_features_out_"])
+            self.max_length_ = record["max_length_"]
+            return self
         model, tokenizer, device = self._lm()
         self.device_ = device
         self.n_layers_ = n_layers_of(model)
@@ -563,6 +568,12 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         self.max_length_ = limit
         if self.prompt_template is not None:
             format_prompt(tokenizer, "x", self.prompt_template)  # fails early
+        if store is not None:
+            store.write_fit_record({
+                "n_layers_": self.n_layers_, "layer_": self.layer_,
+                "n_features_out_": self.n_features_out_,
+                "max_length_": self.max_length_,
+            })
         return self
 
     def transform(self, X):
@@ -579,26 +590,54 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self)
         queries = check_queries(X)
-        if self.memory is None:
+        store = self._store()
+        if store is None:
             return self._featurize(queries)
-        cached = check_memory(self.memory).cache(
-            _featurize_cached, ignore=["featurizer"]
-        )
-        return cached(self._cache_key(), queries, self)
+        keys = query_keys(queries)
+        out, found = store.lookup(keys, self.n_features_out_)
+        if found.all():
+            return out
+        # featurize each missing query once (duplicates in X share a row), in
+        # chunks written as they finish
+        missing_keys, first = np.unique(keys[~found], return_index=True)
+        todo = np.flatnonzero(~found)[np.sort(first)]
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
 
-    def _cache_key(self):
-        model, tokenizer, _ = self._lm()
+            bar = tqdm(total=len(todo), desc="featurizing", unit="query")
+        try:
+            for start in range(0, len(todo), _STORE_CHUNK):
+                rows = todo[start:start + _STORE_CHUNK]
+                features = self._featurize([queries[i] for i in rows], progress=bar)
+                store.add(keys[rows], features)
+        finally:
+            if bar is not None:
+                bar.close()
+        out, found = store.lookup(keys, self.n_features_out_)
+        if not found.all():  # pragma: no cover - the store lost rows just written
+            raise RuntimeError(f"the feature cache {store.path} lost rows just written")
+        return out
+
+    def _store(self):
+        """The per-query feature store of these settings (None without memory)."""
+        location = memory_location(self.memory)
+        if location is None or not _is_model_name(self.model):
+            return None
         source, gguf = resolve_model_source(self.model, self.gguf_file)
-        template = self.prompt_template
-        if template == "chat":
-            template = ("chat", tokenizer.chat_template)
-        return (
-            "HiddenStateFeaturizer-v1", source, gguf, self.revision,
-            _source_fingerprint(source, gguf), self.layer_, self.pooling, template,
-            self.max_length_, str(next(model.parameters()).dtype), self.device_,
-        )
+        fingerprint = model_fingerprint(self.model, self.gguf_file, self.revision)
+        device = getattr(self, "device_", None) or resolve_device(self.device)
+        return FeatureStore(location, {
+            # content, not location: the same weights anywhere share the cache
+            "model": None if fingerprint is None else fingerprint["sha256"],
+            "source": source if fingerprint is None else None,
+            "gguf_file": gguf, "revision": self.revision, "layer": int(self.layer),
+            "pooling": self.pooling, "prompt_template": self.prompt_template,
+            "max_length": self.max_length, "dtype": str(self.dtype),
+            "device": device,
+        })
 
-    def _featurize(self, queries):
+    def _featurize(self, queries, progress=None):
         import torch
 
         model, tokenizer, device = self._lm()
@@ -617,7 +656,7 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
             pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
         side = getattr(tokenizer, "padding_side", "right") or "right"
         batches = length_sorted_batches([len(r) for r in ids], self.batch_size)
-        if self.verbose and len(batches) > 1:
+        if progress is None and self.verbose and len(batches) > 1:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="featurizing", unit="batch")
@@ -630,6 +669,8 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
                     layer=self.layer_, pooling=self.pooling,
                 )
                 out[index] = pooled.float().cpu().numpy()
+                if progress is not None:
+                    progress.update(len(index))
         return out
 
     def get_feature_names_out(self, input_features=None):

@@ -325,7 +325,7 @@ def _count_forward_passes(path):
     return counter, handle
 
 
-def test_memory_runs_the_lm_once_per_query_set(tiny_llama_path, tmp_path):
+def test_memory_runs_the_lm_once_per_query(tiny_llama_path, tmp_path):
     counter, handle = _count_forward_passes(tiny_llama_path)
     try:
         feat = HiddenStateFeaturizer(tiny_llama_path, batch_size=100,
@@ -335,13 +335,102 @@ def test_memory_runs_the_lm_once_per_query_set(tiny_llama_path, tmp_path):
         X2 = clone(feat).fit(QUERIES).transform(QUERIES)
         assert counter["n"] == 1
         np.testing.assert_array_equal(X, X2)
+        # a subset, a reordering and duplicates are all cache hits
+        np.testing.assert_array_equal(clone(feat).fit().transform(QUERIES[:2]), X[:2])
+        rev = QUERIES[::-1] + QUERIES[:1]
+        np.testing.assert_array_equal(clone(feat).fit().transform(rev),
+                                      np.vstack([X[::-1], X[:1]]))
+        assert counter["n"] == 1
         # a parameter that changes the features changes the key
         clone(feat).set_params(layer=1).fit(QUERIES).transform(QUERIES)
         assert counter["n"] == 2
-        clone(feat).fit(QUERIES).transform(QUERIES[:2])
+        # one new query among cached ones: only it goes through the LM
+        new = clone(feat).fit().transform(QUERIES + ["a query never seen"])
         assert counter["n"] == 3
+        np.testing.assert_array_equal(new[:-1], X)
     finally:
         handle.remove()
+
+
+def test_memory_features_match_uncached_and_dedupe(tiny_llama_path, tmp_path):
+    queries = QUERIES + QUERIES[:2]
+    plain = HiddenStateFeaturizer(tiny_llama_path).fit_transform(queries)
+    cached = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path)).fit_transform(
+        queries)
+    np.testing.assert_allclose(cached, plain, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(cached[-2:], cached[:2])
+
+
+def test_full_cache_hit_never_loads_the_lm(tiny_llama_path, tmp_path, monkeypatch):
+    import skadapt.featurizer as featurizer_module
+    from skadapt._lm import clear_lm_cache
+
+    X = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path)).fit_transform(
+        QUERIES)
+    clear_lm_cache()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the LM was loaded on a full cache hit")
+
+    monkeypatch.setattr(featurizer_module, "load_lm", refuse)
+    feat = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path)).fit(QUERIES)
+    np.testing.assert_array_equal(feat.transform(QUERIES[1:]), X[1:])
+    assert feat.n_features_out_ == X.shape[1]
+    with pytest.raises(AssertionError, match="loaded on a full cache hit"):
+        feat.transform(["not cached yet"])
+
+
+def test_memory_is_keyed_on_content_not_path(tiny_llama_path, tmp_path):
+    import shutil
+
+    copy_path = tmp_path / "moved"
+    shutil.copytree(tiny_llama_path, copy_path)
+    store = tmp_path / "features"
+    HiddenStateFeaturizer(tiny_llama_path, memory=str(store)).fit_transform(QUERIES)
+    HiddenStateFeaturizer(str(copy_path), memory=str(store)).fit_transform(QUERIES)
+    assert len(list((store / "skadapt-features").iterdir())) == 1
+
+
+def test_killed_featurization_resumes_without_loss(tiny_llama_path, tmp_path,
+                                                   monkeypatch):
+    import skadapt.featurizer as featurizer_module
+
+    queries = [f"question number {i}" for i in range(7)]
+    reference = HiddenStateFeaturizer(tiny_llama_path).fit_transform(queries)
+    monkeypatch.setattr(featurizer_module, "_STORE_CHUNK", 3)
+    feat = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path)).fit(queries)
+    calls = {"n": 0}
+    original = HiddenStateFeaturizer._featurize
+
+    def dies_on_second_chunk(self, chunk, progress=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, chunk, progress=progress)
+
+    monkeypatch.setattr(HiddenStateFeaturizer, "_featurize", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        feat.transform(queries)
+    monkeypatch.setattr(HiddenStateFeaturizer, "_featurize", original)
+    store = next((tmp_path / "skadapt-features").iterdir())
+    assert len(list(store.glob("shard-*.npz"))) == 1  # the first chunk survived
+    assert not list(store.glob(".*tmp"))  # and nothing half-written
+    seen = []
+    monkeypatch.setattr(HiddenStateFeaturizer, "_featurize",
+                        lambda self, chunk, progress=None: seen.extend(chunk)
+                        or original(self, chunk, progress=progress))
+    X = feat.transform(queries)
+    assert seen == queries[3:]  # only what the killed run had not written
+    np.testing.assert_allclose(X, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_unreadable_shard_names_the_file(tiny_llama_path, tmp_path):
+    feat = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path))
+    feat.fit_transform(QUERIES)
+    shard = next((tmp_path / "skadapt-features").glob("*/shard-*.npz"))
+    shard.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="shard-.*unreadable.*delete it"):
+        clone(feat).fit().transform(QUERIES)
 
 
 def test_grid_search_with_cached_featurizer(tiny_llama_path, tmp_path):
@@ -352,19 +441,23 @@ def test_grid_search_with_cached_featurizer(tiny_llama_path, tmp_path):
     rng = np.random.default_rng(0)
     queries = [f"question {i} " + "x" * int(rng.integers(1, 9)) for i in range(12)]
     y = np.array([len(q) for q in queries], dtype=float)
-    counter, handle = _count_forward_passes(tiny_llama_path)
+    seen = []
+    original = HiddenStateFeaturizer._featurize
     try:
+        HiddenStateFeaturizer._featurize = (
+            lambda self, chunk, progress=None: seen.extend(chunk)
+            or original(self, chunk, progress=progress))
         pipe = make_pipeline(
             HiddenStateFeaturizer(tiny_llama_path, batch_size=64, memory=str(tmp_path)),
             Ridge(),
         )
         search = GridSearchCV(pipe, {"ridge__alpha": [0.1, 1.0, 10.0]}, cv=3)
         search.fit(queries, y)
-        # 3 folds x (train + test) distinct query sets, plus the final refit:
-        # independent of the number of candidates
-        assert counter["n"] == 7
     finally:
-        handle.remove()
+        HiddenStateFeaturizer._featurize = original
+    # every distinct query through the LM exactly once, whatever the folds and
+    # candidates
+    assert sorted(seen) == sorted(queries)
 
 
 def test_grid_search_with_frozen_featurizer(tiny_llama_path, tmp_path):
