@@ -483,7 +483,9 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
               "max_budget": int(max_budget), "routing_k": routing_k,
               "weak_quality": weak_q, "strong_quality": strong_q,
               "routing_probe_report": route_report, "probe": probe,
-              "model": model, "layer": layer, "dataset": data.name},
+              "model": model, "layer": layer, "dataset": data.name,
+              "data_path": None if data_path is None else str(data_path),
+              "n_resamples": n_resamples},
     )
     if output_dir is not None:
         result.files = write_outputs(result, output_dir, plots=plots,
@@ -513,6 +515,21 @@ def write_outputs(result, output_dir, *, plots=True, pred_test=None, lam_test=No
     return files
 
 
+def _model_label(info):
+    model = info.get("model", "smollm2")
+    return "SmolLM2-135M-Instruct" if model == "smollm2" else str(model)
+
+
+def _dataset_label(info):
+    """The dataset as a title names it: the shipped kind, or the file it came from."""
+    from pathlib import Path
+
+    name = f"{info.get('dataset', 'arithmetic')} dataset"
+    if info.get("data_path"):
+        name += f" ({Path(info['data_path']).name})"
+    return name
+
+
 def _plots(result, out, pred_test, lam_test):
     import matplotlib
 
@@ -525,36 +542,42 @@ def _plots(result, out, pred_test, lam_test):
         SuccessCalibrationDisplay,
     )
 
+    info = result.info
+    # every title names the model and the dataset actually used
+    source = f"{_model_label(info)}, {_dataset_label(info)}"
+    n_test = info["n_test"]
     paths = []
-    disp = AllocationCurveDisplay(result.curves).plot()
-    disp.ax_.set_title("SmolLM2-135M arithmetic: best-of-k allocation (test split)")
-    paths.append(out / "allocation_curve.png")
-    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(disp.figure_)
+
+    def save(disp, title, name):
+        disp.ax_.set_title(f"{source}\n{title}")
+        paths.append(out / name)
+        disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
+        plt.close(disp.figure_)
+
+    disp = AllocationCurveDisplay(
+        result.curves,
+        interval_label=(f"shaded: 95% bootstrap interval\nover the {n_test} test "
+                        f"queries\n({info.get('n_resamples', 1000)} resamples)"),
+    ).plot()
+    save(disp, f"best-of-k allocation on the {n_test} test queries", "allocation_curve.png")
 
     disp = SuccessCalibrationDisplay.from_predictions(lam_test, pred_test,
                                                       name="MLP probe")
-    disp.ax_.set_title("Calibration of the success-probability probe (test split)")
-    paths.append(out / "calibration.png")
-    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(disp.figure_)
+    save(disp, f"calibration of the success-probability probe ({n_test} test queries,"
+         " binned by deciles of the prediction)", "calibration.png")
 
     disp = AllocationByDifficultyDisplay.from_predictions(
         pred_test, budgets=sorted(set(result.best_of_k.budget)),
-        max_budget=result.info["max_budget"])
-    disp.ax_.set_title("Where the compute goes (online allocation)")
-    paths.append(out / "allocation_by_difficulty.png")
-    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(disp.figure_)
+        max_budget=info["max_budget"])
+    save(disp, "where the compute goes (greedy allocation on the predicted success p)",
+         "allocation_by_difficulty.png")
 
     routing = result.routing_curves.rename(columns={"router": "method"})
     routing = routing.assign(budget=routing["fraction"], average_budget=routing["fraction"])
     disp = AllocationCurveDisplay(routing, ylabel="Expected success").plot(log_x=False)
     disp.ax_.set(xlabel="Fraction routed to the strong decoder (majority vote)")
-    disp.ax_.set_title("Routing: one sample vs majority vote")
-    paths.append(out / "routing_curve.png")
-    disp.figure_.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(disp.figure_)
+    save(disp, f"routing: one sample vs majority vote over {info['routing_k']}",
+         "routing_curve.png")
     return paths
 
 
@@ -562,21 +585,49 @@ def _fmt_ci(value, low, high):
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _explain(*lines):
+    """Markdown bullets, one line each, that say what a table's columns mean."""
+    return [f"- {line}" for line in lines] + [""]
+
+
 def format_report(result):
-    """The demo's tables as markdown."""
+    """The demo's tables as markdown, each metric explained where it first appears."""
     info = result.info
+    n_test = info["n_test"]
+    n_resamples = info.get("n_resamples", 1000)
     lines = [
-        f"Dataset: {info['n_queries']} queries ({info['n_train']} train / "
-        f"{info['n_test']} test), {info['n_samples']} samples each; "
-        f"probe: {info['probe']}; max budget {info['max_budget']}.",
+        f"Dataset: {_dataset_label(info)}, {info['n_queries']} queries "
+        f"({info['n_train']} train / {n_test} test), {info['n_samples']} sampled answers "
+        f"each from {_model_label(info)}; probe: {info['probe']}; max budget "
+        f"{info['max_budget']} samples per query.",
+        "",
+        "Expected success: the chance that a query gets a correct answer from its "
+        "samples (pass@k with a verifier, estimated exactly from the stored samples, "
+        "not by bootstrap), averaged over queries (Eq. 9).",
         "",
         "### Best-of-k: expected success on the test split (95% bootstrap interval)",
         "",
-        "The oracle here is the *in-sample* oracle: it allocates and is scored on the "
-        "same samples, so it is optimistic; the shift tables below use the "
-        "split-sample oracle.",
-        "",
     ]
+    lines += _explain(
+        "budget: average samples per query; uniform: every query gets that many "
+        "(best-of-k).",
+        "online: GreedyAllocator, the exact optimum of Eq. 5 over the test queries, from "
+        "the probe's predictions; offline: BinnedAllocator, one budget per "
+        "bin of predicted difficulty, fitted on the training split's out-of-fold "
+        "predictions.",
+        "oracle (in-sample oracle, optimistic): allocates from each test query's true "
+        "success rate and is scored on the same samples, so it overstates what any "
+        "policy can reach; the shift tables below use the split-sample oracle.",
+        f"[low, high]: 95% percentile bootstrap interval of the mean over the {n_test} "
+        f"test queries ({n_resamples} resamples of queries with replacement; the "
+        "budgets are held fixed). The gain's interval is paired: the same resampled "
+        "queries for online and uniform.",
+        "compute saved: 1 - (online's average budget) / (the uniform budget, read "
+        "linearly between whole budgets, that reaches the same expected success); NaN "
+        "when uniform never reaches it within the max budget.",
+        "gain at equal compute: online minus uniform at the same average budget; share "
+        "of oracle gain: (online - uniform) / (oracle - uniform).",
+    )
     bok = result.best_of_k
     methods = [m for m in ("uniform", "online", "offline", "oracle") if m in bok.columns]
     header = "| budget | " + " | ".join(methods) + \
@@ -591,29 +642,66 @@ def format_report(result):
             + f"[{row.online_gain_low:+.3f}, {row.online_gain_high:+.3f}] | "
             + f"{row.online_share_of_oracle_gain:.0%} |"
         )
-    lines += ["", "Compute saved = 1 - (average budget) / (uniform budget reaching the "
-              "same expected success); NaN when uniform best-of-k up to the max budget "
-              "never reaches it.", ""]
-    lines += ["### Probe metrics (Table 1 of the paper), test split", "",
-              "| predictor | loss | Avg. | Opt. | Acc. |", "|---|---|---|---|---|"]
+    lines += ["", "### Probe metrics (Table 1 of the paper), test split", ""]
+    lines += _explain(
+        "loss: cross-entropy of the predicted success probability against each test "
+        f"query's success rate over its {info['n_samples']} samples (soft labels, "
+        "Eq. 7); lower is better.",
+        "Avg.: the loss of predicting the test queries' mean success rate for every "
+        "query (the best constant, in hindsight); Opt.: the lowest loss possible, that "
+        "of predicting each query's own success rate (mean binary entropy).",
+        "normalised: (Avg. - loss) / (Avg. - Opt.), the share of the gap from the "
+        "constant to a perfect probe that the predictor closes (1 = perfect, 0 = no "
+        "better than the constant; skadapt.scoring.loss_skill).",
+        "Acc.: median-split accuracy, the share of queries the prediction puts on the "
+        "same side of the median as their true success rate (50% = chance).",
+    )
+    lines += ["| predictor | loss | Avg. | Opt. | normalised | Acc. |",
+              "|---|---|---|---|---|---|"]
     for _, row in result.probe_table.iterrows():
+        gap = row.avg_loss - row.opt_loss
+        skill = (row.avg_loss - row.loss) / gap if gap > 1e-12 else np.nan
+        skill = f"{skill:.2f}".replace("-0.00", "0.00")
         lines.append(f"| {row.predictor} | {row.loss:.3f} | {row.avg_loss:.3f} | "
-                     f"{row.opt_loss:.3f} | {row.accuracy:.1%} |")
-    lines += ["", f"### Routing: weak = 1 sample, strong = majority vote over "
-              f"{info['routing_k']} samples", "",
-              f"Weak alone: {info['weak_quality']:.3f}; strong alone: "
+                     f"{row.opt_loss:.3f} | {skill} | {row.accuracy:.1%} |")
+    k = info["routing_k"]
+    lines += ["", f"### Routing: weak = 1 sample, strong = majority vote over {k} samples",
+              ""]
+    lines += _explain(
+        f"Each query goes to the weak decoder (one sample) or the strong one (the "
+        f"majority answer of {k} samples); weak/strong alone: expected success when "
+        "every query goes to one of them.",
+        "preference probe (Eq. 8): a probe trained on the preference probability "
+        "E[sigmoid(r_strong - r_weak)] of Eq. 11; best-of-k probe (Eq. 13-14): the "
+        f"success-probability probe above reused, routing by sigmoid(q({k}) - q(1)) "
+        "with q(j) = 1 - (1 - p)^j; oracle: largest true gain first; random: a random share.",
+        "APGR (average performance gap recovered): the area under "
+        "(success - weak) / (strong - weak) against the fraction routed to strong, from "
+        "0 to 1; random routing scores 0.5, higher is better.",
+        "CPT(50%) (call-performance threshold): the smallest fraction of queries sent "
+        "to strong that recovers half of that gap; random needs 0.5, lower is better.",
+    )
+    lines += [f"Weak alone: {info['weak_quality']:.3f}; strong alone: "
               f"{info['strong_quality']:.3f}.", "",
               "| router | APGR | CPT(50%) |", "|---|---|---|"]
     for _, row in result.routing_summary.iterrows():
         lines.append(f"| {row.router} | {row.APGR:.3f} | {row['CPT(50%)']:.3f} |")
     pivot = result.routing_curves.pivot(index="fraction", columns="router", values="value")
-    lines += ["", "| fraction to strong | " + " | ".join(pivot.columns) + " |",
+    lines += ["", "Expected success at each fraction of queries routed to strong:", "",
+              "| fraction to strong | " + " | ".join(pivot.columns) + " |",
               "|" + "---|" * (len(pivot.columns) + 1)]
     for fraction, row in pivot.iterrows():
         lines.append(f"| {fraction:.1f} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     g = result.graded_curves
-    lines += ["", "### Graded reward (MarginalRewardRegressor, every query >= 1 sample)", "",
-              "| budget | uniform | online | oracle |", "|---|---|---|---|"]
+    lines += ["", "### Graded reward (MarginalRewardRegressor, every query >= 1 sample)", ""]
+    lines += _explain(
+        "Each answer scored by its closeness to the true number (0 to 1); the value is "
+        "the expected best reward among a query's samples (Eq. 10), with the same "
+        "bootstrap intervals; the oracle is in-sample as above.",
+        "MSE: squared error of the predicted marginal rewards (Eq. 6), against the "
+        "constant that predicts the mean curve.",
+    )
+    lines += ["| budget | uniform | online | oracle |", "|---|---|---|---|"]
     for budget, group in g.groupby("budget"):
         cells = []
         for m in ("uniform", "online", "oracle"):
@@ -623,8 +711,13 @@ def format_report(result):
     rep = result.graded_report
     lines += ["", f"Regressor: MSE {rep['loss']:.5f} vs constant {rep['avg_loss']:.5f}.", ""]
     if len(result.repeats):
-        lines += ["### Repeated over random re-splits (mean ± sd of expected success)", "",
-                  "| budget | uniform | online | offline | oracle | online > uniform |",
+        n_rep = result.repeats["repeat"].nunique()
+        lines += ["### Repeated over random re-splits (mean ± sd of expected success)", ""]
+        lines += _explain(
+            f"The whole best-of-k comparison on {n_rep} other random train/test splits "
+            "(stratified by task family); mean ± standard deviation over the splits, "
+            "and on how many splits online did at least as well as uniform.")
+        lines += ["| budget | uniform | online | offline | oracle | online >= uniform |",
                   "|---|---|---|---|---|---|"]
         for budget, group in result.repeats.groupby("budget"):
             cells = [f"{group[m].mean():.3f} ± {group[m].std(ddof=1) if len(group) > 1 else 0:.3f}"
@@ -633,7 +726,8 @@ def format_report(result):
             lines.append(f"| {budget:g} | " + " | ".join(cells) + f" | {wins}/{len(group)} |")
         lines.append("")
     if result.shift is not None:
-        lines += _shift_lines(result.shift)
+        lines += _shift_lines(result.shift, n_resamples=n_resamples,
+                              n_samples=info["n_samples"])
     if result.feedback is not None:
         lines += _feedback_lines(result.feedback)
     t = result.timings
@@ -641,14 +735,28 @@ def format_report(result):
     return "\n".join(lines) + "\n"
 
 
-def _shift_lines(shift):
+def _shift_lines(shift, *, n_resamples=1000, n_samples=32):
+    half = n_samples // 2
     lines = ["### Under shift: every query predicted by a probe that never saw its group",
-             "",
-             "Budget allocated over all queries, 3 folds; every policy scored on samples "
-             "17-32 of each query, which chose nothing; the split-sample oracle allocates "
-             "from samples 1-16. Offline = BinnedAllocator fitted on the training folds, "
-             "scored at its realized spend. Captured = share of the split oracle's gain "
-             "over uniform; saved = compute saved at matched success.", ""]
+             ""]
+    lines += _explain(
+        "random split: 3 shuffled folds; leave-family-out (leave-phrasing-out): 3 folds "
+        "that each hold out whole task families (phrasing templates), so the probe "
+        "predicts queries unlike its training set.",
+        f"The budget B is allocated over all queries from samples 1-{half}; every policy "
+        f"is scored on samples {half + 1}-{n_samples}, which chose nothing.",
+        f"split oracle (split-sample oracle): allocates from each query's success rate "
+        f"on samples 1-{half} and is scored on samples {half + 1}-{n_samples}, so unlike "
+        "the in-sample oracle it is not flattered by its own samples; a learned policy "
+        "can beat it.",
+        "online (gain [95% CI]): the gain over uniform with its paired 95% bootstrap "
+        f"interval ({n_resamples} resamples of the queries); offline (spend): "
+        "BinnedAllocator fitted on the training folds, scored at the average budget it "
+        "really spent, in brackets.",
+        "captured: (online - uniform) / (split oracle - uniform), the share of the split "
+        "oracle's gain that online reaches (above 100% when online beats the oracle); "
+        "saved: compute saved at matched success, as above.",
+    )
     for split, table in shift.groupby("split", sort=False):
         lines += [f"**{split}**", "",
                   "| B | uniform | online (gain [95% CI]) | offline (spend) | "
@@ -751,6 +859,16 @@ def _feedback_lines(feedback):
              "of parallel draws it needs. Oracle = a verifier picks a correct sample "
              "(pass@k; feedback policies stop a query once verified); majority = "
              "majority vote over the drawn answers, no verifier.", ""]
+    lines += _explain(
+        "uniform: B samples each; one_shot: the default probe's allocation from hidden "
+        "states alone (as online above); two_phase: 2 samples each, then the rest "
+        "allocated by a probe that also reads them; multi_round_R: R rounds of "
+        "parallel draws, each allocated from all samples drawn so far.",
+        "price_rule: one query at a time, drawing while the next sample is worth a set "
+        "price; uab: one sample each, then the rest by its log-probability confidence; "
+        "adaptive_consistency: draw until the majority answer is settled (Beta "
+        "stopping rule); split_sample_oracle: as in the shift tables.",
+    )
     for (split, selection), table in feedback.groupby(["split", "selection"], sort=False):
         budgets = sorted(table.target_budget.unique())
         lines += [f"**{split}, {selection}**", "",

@@ -10,18 +10,60 @@ fitted probe and data), like :class:`sklearn.calibration.CalibrationDisplay`.
   probability (Figure 3, middle).
 - :class:`AllocationByDifficultyDisplay`: share of compute given to the
   easy, medium and hard tertiles at each average budget (Figure 6).
+
+:data:`METHOD_COLORS` gives each method one colour that every display (and
+``skadapt demo``'s plots) uses, so a colour never names two methods across figures.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_STYLE = {
-    "uniform": dict(color="0.35", marker="o", linestyle="--", label="Uniform best-of-k"),
-    "online": dict(color="C0", marker="s", label="Online adaptive (greedy)"),
-    "offline": dict(color="C2", marker="^", label="Offline adaptive (binned)"),
-    "oracle": dict(color="C3", marker="*", linestyle=":", label="Oracle"),
+#: One colour per method, shared by every display and the demo's plots.
+METHOD_COLORS = {
+    "uniform": "0.35",
+    "online": "C0",
+    "offline": "C2",
+    "oracle": "C3",
+    "random": "C5",
+    "preference probe (Eq. 8)": "C1",
+    "best-of-k probe (Eq. 13-14)": "C4",
+    "MLP probe": "C6",
 }
+
+# Online and offline often coincide: offline is a large hollow triangle under a
+# smaller filled online square drawn on top, so neither hides the other.
+_STYLE = {
+    "uniform": dict(marker="o", linestyle="--", zorder=2, label="Uniform best-of-k"),
+    "online": dict(marker="s", markersize=5, linewidth=2.0, zorder=5,
+                   label="Online adaptive (greedy)"),
+    "offline": dict(marker="^", markersize=10, markerfacecolor="none",
+                    markeredgewidth=1.5, linestyle="-.", linewidth=1.5, zorder=4,
+                    label="Offline adaptive (binned)"),
+    "oracle": dict(marker="*", markersize=9, linestyle=":", zorder=3,
+                   label="Oracle (in-sample)"),
+    "random": dict(marker="x", linestyle="--", zorder=2, label="random"),
+    "preference probe (Eq. 8)": dict(marker="D", markersize=5, zorder=4),
+    "best-of-k probe (Eq. 13-14)": dict(marker="P", linestyle="-.", zorder=4),
+}
+
+# The shares by difficulty are of the online allocation: shades of its colour
+# (light = easy), none of them another method's colour.
+_DIFFICULTY_COLORS = ("#c6dbef", "#6baed6", "#08306b")
+
+
+def _style(method):
+    """Plot keywords for ``method``: its colour from METHOD_COLORS, its marker."""
+    style = {"label": method, **_STYLE.get(method, {})}
+    if method in METHOD_COLORS:
+        style["color"] = METHOD_COLORS[method]
+    return style
+
+
+def _legend_outside(ax, **kwargs):
+    """Legend to the right of the axes, where it covers no data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                     **kwargs)
 
 
 def _pyplot():
@@ -76,11 +118,17 @@ class AllocationCurveDisplay:
         ``method``, ``budget``, ``average_budget``, ``value`` and optionally
         ``low``/``high``.
     ylabel : str, default="Expected success"
+    interval_label : str, default=None
+        Legend entry that says what the shaded bands are; default
+        ``"shaded: bootstrap interval over queries"``. :meth:`from_predictions`
+        names the level, the number of queries and of resamples.
 
     Attributes
     ----------
     lines_ : dict of matplotlib Line2D
-        One per method.
+        One per method, coloured by :data:`METHOD_COLORS`.
+    bands_ : dict of matplotlib PolyCollection
+        The shaded interval of each method that has ``low``/``high``.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -102,9 +150,10 @@ class AllocationCurveDisplay:
     ['online', 'oracle', 'uniform']
     """
 
-    def __init__(self, curves, *, ylabel="Expected success"):
+    def __init__(self, curves, *, ylabel="Expected success", interval_label=None):
         self.curves = curves
         self.ylabel = ylabel
+        self.interval_label = interval_label
 
     def plot(self, *, ax=None, intervals=True, log_x=True):
         """Draw the curves; returns ``self``.
@@ -119,20 +168,29 @@ class AllocationCurveDisplay:
             Logarithmic budget axis (base 2), as in the paper.
         """
         self.ax_, self.figure_ = _axes(ax)
-        self.lines_ = {}
+        self.lines_, self.bands_ = {}, {}
         for method, group in self.curves.groupby("method", sort=False):
             group = group.sort_values("budget")
-            style = dict(_STYLE.get(method, {"label": method}))
-            (line,) = self.ax_.plot(group["average_budget"], group["value"], **style)
+            (line,) = self.ax_.plot(group["average_budget"], group["value"],
+                                    **_style(method))
             self.lines_[method] = line
-            if intervals and {"low", "high"} <= set(group.columns):
-                self.ax_.fill_between(group["average_budget"], group["low"],
-                                      group["high"], color=line.get_color(), alpha=0.15)
+            if (intervals and {"low", "high"} <= set(group.columns)
+                    and group[["low", "high"]].notna().all().all()):
+                self.bands_[method] = self.ax_.fill_between(
+                    group["average_budget"], group["low"], group["high"],
+                    color=line.get_color(), alpha=0.15, linewidth=0, zorder=1)
         if log_x:
             self.ax_.set_xscale("log", base=2)
         self.ax_.set(xlabel="Average budget per query (samples)", ylabel=self.ylabel)
         self.ax_.grid(True, alpha=0.3)
-        self.ax_.legend(loc="lower right")
+        handles, labels = self.ax_.get_legend_handles_labels()
+        if self.bands_:
+            from matplotlib.patches import Patch
+
+            handles.append(Patch(color="0.5", alpha=0.3))
+            labels.append(self.interval_label
+                          or "shaded: bootstrap interval\nover queries")
+        _legend_outside(self.ax_, handles=handles, labels=labels)
         return self
 
     @classmethod
@@ -155,7 +213,10 @@ class AllocationCurveDisplay:
         )
         if ylabel is None:
             ylabel = "Expected success" if binary else "Expected reward"
-        return cls(curves, ylabel=ylabel).plot(ax=ax)
+        interval_label = (
+            f"shaded: {kwargs.get('confidence', 0.95):.0%} bootstrap interval\nover "
+            f"the {len(rewards)} queries ({kwargs.get('n_resamples', 1000)} resamples)")
+        return cls(curves, ylabel=ylabel, interval_label=interval_label).plot(ax=ax)
 
     @classmethod
     def from_estimator(cls, estimator, X, rewards, *, kind="success_prob", **kwargs):
@@ -185,7 +246,8 @@ class SuccessCalibrationDisplay:
     y_prob : ndarray of shape (n_queries,)
         The predictions themselves.
     name : str, default=None
-        Legend label.
+        Legend label; a name in :data:`METHOD_COLORS` (``"MLP probe"``) takes its
+        colour.
 
     Attributes
     ----------
@@ -222,12 +284,14 @@ class SuccessCalibrationDisplay:
         style = {"marker": "s", **kwargs}
         if name is not None:
             style.setdefault("label", name)
+            if name in METHOD_COLORS:
+                style.setdefault("color", METHOD_COLORS[name])
         (self.line_,) = self.ax_.plot(self.prob_pred, self.prob_true, **style)
         self.ax_.set(xlabel="Predicted success probability",
                      ylabel="Empirical success rate", xlim=(-0.02, 1.02),
                      ylim=(-0.02, 1.02))
         self.ax_.grid(True, alpha=0.3)
-        self.ax_.legend(loc="upper left")
+        _legend_outside(self.ax_)
         return self
 
     @classmethod
@@ -288,8 +352,9 @@ class AllocationByDifficultyDisplay:
     """Share of compute given to easy, medium and hard queries at each budget.
 
     Queries are split into three equal-count tertiles by predicted success
-    probability (hard = lowest), and for each average budget the online greedy
-    allocation's units are summed per tertile (the paper's Figure 6).
+    probability ``p`` (hard = lowest third, ties split by order), and for each
+    average budget the online greedy allocation's units are summed per tertile
+    (the paper's Figure 6). The legend states each tertile's range of ``p``.
 
     Parameters
     ----------
@@ -297,10 +362,15 @@ class AllocationByDifficultyDisplay:
         Average budgets per query.
     shares : ndarray of shape (n_budgets, 3)
         Fraction of all allocated units going to (easy, medium, hard).
+    thresholds : ndarray of shape (2,), default=None
+        Predicted success probabilities between hard and medium and between
+        medium and easy (hard: ``p < thresholds[0]``, easy: ``p >= thresholds[1]``),
+        as :meth:`from_predictions` finds them; shown in the legend.
 
     Attributes
     ----------
     bars_ : list of matplotlib BarContainer
+        Easy, medium, hard (bottom to top).
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -314,13 +384,23 @@ class AllocationByDifficultyDisplay:
     >>> disp = AllocationByDifficultyDisplay.from_predictions(lam, budgets=[1, 16], max_budget=32)
     >>> disp.shares.shape
     (2, 3)
+    >>> disp.thresholds.round(2)   # between the thirds: p < 0.39 hard, p >= 0.73 easy
+    array([0.39, 0.73])
     """
 
     TERTILES = ("easy", "medium", "hard")
 
-    def __init__(self, budgets, shares):
+    def __init__(self, budgets, shares, *, thresholds=None):
         self.budgets = budgets
         self.shares = shares
+        self.thresholds = thresholds
+
+    def _labels(self):
+        if self.thresholds is None:
+            return list(self.TERTILES)
+        low, high = (f"{t:.3g}" for t in self.thresholds)
+        return [f"easy: p \u2265 {high}", f"medium: {low} \u2264 p < {high}",
+                f"hard: p < {low}"]
 
     def plot(self, *, ax=None):
         """Draw stacked bars; returns ``self``."""
@@ -328,15 +408,18 @@ class AllocationByDifficultyDisplay:
         x = np.arange(len(self.budgets))
         bottom = np.zeros(len(self.budgets))
         self.bars_ = []
-        for k, (label, color) in enumerate(zip(self.TERTILES, ("C2", "C1", "C3"))):
+        for k, (label, color) in enumerate(zip(self._labels(), _DIFFICULTY_COLORS)):
             bars = self.ax_.bar(x, self.shares[:, k], bottom=bottom, color=color,
-                                label=label)
+                                edgecolor="white", label=label)
             self.bars_.append(bars)
             bottom += self.shares[:, k]
         self.ax_.set_xticks(x, [f"{b:g}" for b in self.budgets])
-        self.ax_.set(xlabel="Average budget per query",
+        self.ax_.set(xlabel="Average budget per query (samples)",
                      ylabel="Share of allocated compute", ylim=(0, 1))
-        self.ax_.legend(title="Predicted difficulty", loc="upper left")
+        # listed top to bottom as stacked (hard on top), beside the bars
+        handles, labels = self.ax_.get_legend_handles_labels()
+        _legend_outside(self.ax_, handles=handles[::-1], labels=labels[::-1],
+                        title="Predicted success p\n(equal-count thirds)")
         return self
 
     @classmethod
@@ -353,6 +436,10 @@ class AllocationByDifficultyDisplay:
         order = np.argsort(-y_prob, kind="stable")
         tertile = np.empty(y_prob.size, dtype=int)
         tertile[order] = np.arange(y_prob.size) * 3 // y_prob.size
+        # the p between adjacent thirds: midway from one's lowest to the next's highest
+        thresholds = np.array([
+            (y_prob[tertile == 1].min() + y_prob[tertile == 2].max()) / 2,
+            (y_prob[tertile == 0].min() + y_prob[tertile == 1].max()) / 2])
         shares = []
         for budget in budgets:
             alloc = GreedyAllocator(budget, max_budget=max_budget,
@@ -360,7 +447,8 @@ class AllocationByDifficultyDisplay:
             units = alloc.fit_transform(y_prob.reshape(-1, 1)).ravel().astype(float)
             per = np.bincount(tertile, units, minlength=3)
             shares.append(per / per.sum() if per.sum() > 0 else per)
-        return cls(np.asarray(budgets, dtype=float), np.vstack(shares)).plot(ax=ax)
+        return cls(np.asarray(budgets, dtype=float), np.vstack(shares),
+                   thresholds=thresholds).plot(ax=ax)
 
     @classmethod
     def from_estimator(cls, estimator, X, **kwargs):
