@@ -348,13 +348,16 @@ def _check_gguf(path):
         ) from None
 
 
-def _converted_copy(gguf_file: str, gguf_sha: str) -> Path:
+def _converted_copy(gguf_file: str, gguf_sha: str, dtype=None) -> Path:
     """Cache folder of the dequantized safetensors copy of a GGUF file.
 
     Keyed on the file's content: the same file installed in several environments
-    (or moved, or touched) maps to one entry.
+    (or moved, or touched) maps to one entry. The float32 copy has no suffix;
+    a copy in another dtype (``"-bfloat16"``, ...) is made from it on first
+    request, so that loading in that dtype reads one copy of that size.
     """
-    return cache_dir() / "models" / f"{Path(gguf_file).stem}-{gguf_sha[:16]}"
+    suffix = "" if dtype in (None, "float32") else f"-{dtype}"
+    return cache_dir() / "models" / f"{Path(gguf_file).stem}-{gguf_sha[:16]}{suffix}"
 
 
 def _manifest(entry):
@@ -383,20 +386,41 @@ def _entry_problem(entry, gguf_sha):
     return None
 
 
-def _load_uncached(source, gguf_file, revision):
+def _load_uncached(source, gguf_file, revision, dtype=None, device="cpu",
+                   model_kwargs=None):
     # skadapt is silent by default: hide transformers' per-load progress bars
     from transformers.utils import logging as hf_logging
 
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return _load_uncached_quietly(source, gguf_file, revision)
+        return _load_uncached_quietly(source, gguf_file, revision, dtype, device,
+                                      dict(model_kwargs or {}))
     finally:
         if bars_were_on:
             hf_logging.enable_progress_bar()
 
 
-def _load_uncached_quietly(source, gguf_file, revision):
+def _from_pretrained(path, dtype, device, model_kwargs, **kwargs):
+    """The model straight in its dtype and on its device: one copy, never two.
+
+    ``low_cpu_mem_usage`` streams the weights into the final tensors, and a
+    ``device_map`` places them on the accelerator as they load, so the host never
+    holds a float32 copy beside the requested one.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    options = {"dtype": torch.float32 if dtype is None else dtype,
+               "low_cpu_mem_usage": True}
+    if str(device) != "cpu":
+        options["device_map"] = str(device)
+    options.update(kwargs)
+    options.update(model_kwargs)
+    return AutoModelForCausalLM.from_pretrained(path, **options)
+
+
+def _load_uncached_quietly(source, gguf_file, revision, dtype, device, model_kwargs):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {}
@@ -404,11 +428,34 @@ def _load_uncached_quietly(source, gguf_file, revision):
         kwargs["revision"] = revision
     if gguf_file is None:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        model = _from_pretrained(source, dtype, device, model_kwargs, **kwargs)
         return model, tokenizer
 
     gguf_path = os.path.join(source, gguf_file)
     gguf_sha = file_sha256(gguf_path)
+    dtype_name = None if dtype is None else str(dtype).replace("torch.", "")
+    if dtype_name not in (None, "float32"):
+        entry = _converted_copy(gguf_file, gguf_sha, dtype_name)
+        if entry.exists() and _entry_problem(entry, gguf_sha) is None:
+            try:
+                return (_from_pretrained(entry, dtype, device, model_kwargs),
+                        AutoTokenizer.from_pretrained(entry))
+            except Exception:  # noqa: BLE001 - rebuild it from the float32 copy
+                pass
+        # the float32 copy first (converted from the GGUF file if need be), then
+        # this dtype's copy from it, written once and read from then on
+        base, tokenizer = _load_uncached_quietly(source, gguf_file, revision, None,
+                                                 "cpu", {})
+        base = base.to(dtype)
+        broken = "it was damaged" if entry.exists() else None
+        _write_converted(entry, base, tokenizer, source, gguf_file, gguf_sha, broken)
+        del base
+        if entry.exists() and _entry_problem(entry, gguf_sha) is None:
+            return (_from_pretrained(entry, dtype, device, model_kwargs),
+                    AutoTokenizer.from_pretrained(entry))
+        model, tokenizer = _load_uncached_quietly(source, gguf_file, revision, None,
+                                                  "cpu", {})
+        return model.to(dtype).to(device), tokenizer  # read-only cache
     converted = _converted_copy(gguf_file, gguf_sha)
     broken = None
     if converted.exists():
@@ -416,7 +463,7 @@ def _load_uncached_quietly(source, gguf_file, revision):
         if broken is None:
             try:
                 tokenizer = AutoTokenizer.from_pretrained(converted)
-                model = AutoModelForCausalLM.from_pretrained(converted)
+                model = _from_pretrained(converted, dtype, device, model_kwargs)
                 return model, tokenizer
             except Exception as exc:  # noqa: BLE001 - any failure: rebuild the entry
                 broken = f"loading it failed ({type(exc).__name__}: {exc})"
@@ -441,7 +488,18 @@ def _load_uncached_quietly(source, gguf_file, revision):
     model.load_state_dict(quantized.state_dict())
     del quantized
     _write_converted(converted, model, tokenizer, source, gguf_file, gguf_sha, broken)
-    return model, tokenizer
+    if (model_kwargs or str(device) != "cpu") \
+            and _entry_problem(converted, gguf_sha) is None:
+        # options only from_pretrained understands: reload the copy just written
+        del model
+        return _from_pretrained(converted, dtype, device, model_kwargs), tokenizer
+    if model_kwargs:
+        raise ValueError(
+            f"model_kwargs {sorted(model_kwargs)} need the converted copy of "
+            f"{gguf_file} in the model cache, which could not be written to "
+            f"{converted}; set SKADAPT_CACHE_DIR to a writable folder"
+        )
+    return model.to(device), tokenizer
 
 
 def _write_converted(converted, model, tokenizer, source, gguf_file, gguf_sha,
@@ -476,8 +534,12 @@ def _write_converted(converted, model, tokenizer, source, gguf_file, gguf_sha,
 
 
 def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
-            device="cpu"):
+            device="cpu", model_kwargs=None):
     """Load ``(model, tokenizer)`` once per process for a configuration.
+
+    The weights are read straight into the requested dtype and device (no float32
+    copy on the host beside them; see ``benchmarks/bench_loader.py``). A GGUF file
+    is dequantized once into a safetensors copy in the model cache (per dtype).
 
     Parameters
     ----------
@@ -491,8 +553,14 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
     dtype : str or torch.dtype, default=None
         Dtype of the weights (``"float32"``, ``"bfloat16"``, ...); ``None`` keeps float32.
     device : str, default="cpu"
-        Torch device the model is moved to; one that this machine lacks (e.g.
+        Torch device the model is loaded onto; one that this machine lacks (e.g.
         ``"cuda"`` without a GPU) is a ``ValueError``.
+    model_kwargs : dict, default=None
+        Further keyword arguments of ``AutoModelForCausalLM.from_pretrained``,
+        e.g. ``{"device_map": "auto"}`` to spread a large model over several
+        GPUs, ``{"attn_implementation": "sdpa"}``, or a ``quantization_config``
+        where the installed libraries support it (bitsandbytes needs a GPU).
+        Part of the cache key.
 
     Returns
     -------
@@ -510,27 +578,29 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
         if not hasattr(torch, dtype) or not isinstance(getattr(torch, dtype), torch.dtype):
             raise ValueError(f"dtype {dtype!r} is not a torch dtype")
         dtype = getattr(torch, dtype)
-    key = (source, gguf_file, revision, str(dtype), str(device))
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise ValueError(f"dtype must be a torch dtype or its name, got {dtype!r}")
+    if dtype == torch.float32:
+        dtype = None  # one cache entry for the default
+    if model_kwargs is None:
+        model_kwargs = {}
+    if not isinstance(model_kwargs, dict) or not all(isinstance(k, str)
+                                                     for k in model_kwargs):
+        raise ValueError(f"model_kwargs must be a dict with string keys, got "
+                         f"{model_kwargs!r}")
+    taken = sorted({"dtype", "torch_dtype", "revision", "gguf_file"} & set(model_kwargs))
+    if taken:
+        raise ValueError(f"model_kwargs must not set {taken}: pass them as load_lm's "
+                         "own arguments")
+    key = (source, gguf_file, revision, str(dtype), str(device),
+           repr(sorted(model_kwargs.items())))
     with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        base_key = (source, gguf_file, revision, "None", "cpu")
-        if base_key in _CACHE:
-            lm, tokenizer = _CACHE[base_key]
-        else:
-            lm, tokenizer = _load_uncached(source, gguf_file, revision)
+        if key not in _CACHE:
+            lm, tokenizer = _load_uncached(source, gguf_file, revision, dtype, device,
+                                           model_kwargs)
             lm.eval()
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
-            _CACHE[base_key] = (lm, tokenizer)
-        if key != base_key:
-            import copy
-
-            # nn.Module.to works in place: copy so the float32 CPU entry stays intact
-            lm = copy.deepcopy(lm)
-            if dtype is not None:
-                lm = lm.to(dtype)
-            lm = lm.to(device).eval()
             _CACHE[key] = (lm, tokenizer)
         return _CACHE[key]
 

@@ -87,6 +87,19 @@ class _LoRABody(nn.Module):
         return self.mlp((h - self.feature_mean) / self.feature_scale)
 
 
+
+def shared_weights_copy(model):
+    """A copy of ``model``'s module tree whose tensors are ``model``'s own.
+
+    ``copy.deepcopy`` with every parameter and buffer pre-entered in its memo:
+    the modules (and so anything injected into them, such as LoRA layers) are
+    new, the weights are not copied.
+    """
+    import itertools
+
+    memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    return copy.deepcopy(model, memo)
+
 class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMixin,
                 BaseEstimator):
     """Marginal-reward predictor that fine-tunes the LM with LoRA (section 3.1).
@@ -334,8 +347,11 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         from peft import LoraConfig, get_peft_model
 
         shared, _ = self._shared_lm(getattr(self, "device_", "cpu"))
-        # peft injects LoRA layers in place: never into the process-wide shared model
-        base = copy.deepcopy(shared)
+        # peft injects LoRA layers in place: never into the process-wide shared
+        # model. Copy its module tree only; every weight and buffer tensor stays
+        # the shared one (frozen), so a fit or a cross-fitting fold costs no copy
+        # of the LM.
+        base = shared_weights_copy(shared)
         for p in base.parameters():
             p.requires_grad_(False)
         config = LoraConfig(**self.lora_config_)

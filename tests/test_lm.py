@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from skadapt import _lm
 from skadapt._lm import load_lm, resolve_model_source
@@ -177,6 +178,40 @@ def test_gguf_file_path_loads_and_is_cached_by_content(tiny_gguf, temp_cache, tm
     with pytest.raises(ValueError, match="names another one"):
         resolve_model_source(other, gguf_file="x.gguf")
 
+
+
+def test_gguf_in_another_dtype_is_read_from_its_own_copy(tiny_gguf, temp_cache,
+                                                         tmp_path, monkeypatch):
+    """bfloat16 from a GGUF file: converted once to a bfloat16 safetensors copy,
+    then loaded from it directly (never the float32 copy beside it)."""
+    path = _copy(tiny_gguf, tmp_path / "a")
+    full, _ = load_lm(path)
+    half, _ = load_lm(path, dtype="bfloat16")
+    assert next(half.parameters()).dtype == torch.bfloat16
+    for (name, a), (_, b) in zip(full.named_parameters(), half.named_parameters()):
+        torch.testing.assert_close(a.to(torch.bfloat16), b, msg=name)
+    sha = _lm.file_sha256(path)[:16]
+    assert _model_entries(temp_cache) == [f"tiny-{sha}", f"tiny-{sha}-bfloat16"]
+    _lm.clear_lm_cache()
+    seen = []
+    original = _lm._from_pretrained
+    monkeypatch.setattr(_lm, "_from_pretrained",
+                        lambda p, *a, **k: seen.append(str(p)) or original(p, *a, **k))
+    monkeypatch.setattr(_lm, "_check_gguf", lambda p: pytest.fail("converted again"))
+    again, _ = load_lm(path, dtype=torch.bfloat16)
+    assert seen == [str(temp_cache / "models" / f"tiny-{sha}-bfloat16")]
+    assert next(again.parameters()).dtype == torch.bfloat16
+
+
+def test_load_lm_model_kwargs(tiny_llama_path):
+    model, _ = load_lm(tiny_llama_path, model_kwargs={"attn_implementation": "eager"})
+    assert model.config._attn_implementation == "eager"
+    assert load_lm(tiny_llama_path, model_kwargs={"attn_implementation": "eager"})[0] \
+        is model
+    with pytest.raises(ValueError, match=r"model_kwargs must not set \['dtype'\]"):
+        load_lm(tiny_llama_path, model_kwargs={"dtype": "float16"})
+    with pytest.raises(ValueError, match="model_kwargs must be a dict"):
+        load_lm(tiny_llama_path, model_kwargs=[("a", 1)])
 
 def test_truncated_or_foreign_gguf_is_a_clear_error(tiny_gguf, temp_cache, tmp_path):
     path = _copy(tiny_gguf, tmp_path / "cut")

@@ -94,6 +94,23 @@ def test_shared_model_is_not_modified(tiny_llama_path, toy):
     np.testing.assert_array_equal(feat.transform(toy[0]), before)
 
 
+
+def test_folds_share_the_base_weights(tiny_llama_path, toy):
+    """No copy of the LM per fit or per cross-fitting fold: the LoRA model's frozen
+    weights are the shared model's own tensors."""
+    shared, _ = load_lm(tiny_llama_path)
+    pointers = {p.data_ptr() for p in shared.parameters()}
+    probe = fit_toy(tiny_llama_path, toy, max_iter=1)
+    frozen = [p for n, p in probe.module_.body.lm.named_parameters() if "lora_" not in n]
+    assert frozen and all(p.data_ptr() in pointers for p in frozen)
+    again = fit_toy(tiny_llama_path, toy, max_iter=1)
+    frozen2 = [p for n, p in again.module_.body.lm.named_parameters() if "lora_" not in n]
+    assert [p.data_ptr() for p in frozen2] == [p.data_ptr() for p in frozen]
+    # the adapters themselves are separate per probe
+    lora = [p.data_ptr() for n, p in probe.module_.named_parameters() if "lora_" in n]
+    lora2 = [p.data_ptr() for n, p in again.module_.named_parameters() if "lora_" in n]
+    assert lora and not set(lora) & set(lora2)
+
 def test_pickle_holds_only_adapter_and_head(tiny_llama_path, toy):
     probe = fit_toy(tiny_llama_path, toy, max_iter=2)
     queries = toy[0]
