@@ -20,7 +20,12 @@ This module produces that matrix.
   arguments, the sampling settings) and a run with another identity is refused
   (:mod:`skadapt._checkpoint`); all of this is checked before the model loads.
 * ``backend="vllm"`` runs the same interface on vLLM (``LLM.generate`` with
-  ``SamplingParams(n=k, seed=...)``) when vLLM is installed.
+  ``SamplingParams(n=k, seed=...)``) when vLLM is installed; engine options
+  (tensor parallelism, dtype, maximum length, prefix caching) pass through
+  ``backend_options``. Both backends hand their raw token ids to one function,
+  :func:`finish_sample`, which applies the stop tokens and stop strings and makes
+  the completion, its token count and its log-probabilities: the same tokens give
+  the same record whichever backend drew them.
 
 Reproducibility: each query draws its samples from its own ``torch.Generator``
 seeded from ``(random_state, query id)``, and queries are grouped into batches by
@@ -46,6 +51,7 @@ from . import _checkpoint
 
 __all__ = [
     "SamplingResult",
+    "finish_sample",
     "generate_shared",
     "query_seed",
     "sample_and_score",
@@ -255,6 +261,63 @@ def _stop_string_token_ids(tokenizer, stop_strings):
     return _STOP_TOKENS[key]
 
 
+def finish_sample(token_ids, tokenizer, *, stop_strings=None, stop_token_ids=(),
+                  logprobs=None):
+    """A sample's completion from its generated token ids: the one shared rule.
+
+    Both backends of :func:`sample_and_score` end a sample here, the same way: at
+    the first token that is a stop token (end of sequence) or whose own text
+    contains one of ``stop_strings``. That token and everything after it are
+    dropped; the completion is the decoded text of the tokens before it (special
+    tokens skipped). Stop strings are matched per token, as the HF sampler stops
+    (a string split across two tokens is not a stop), and vLLM is given the same
+    stopping tokens, so the same token ids give the same record on either backend.
+
+    Parameters
+    ----------
+    token_ids : sequence of int
+        Generated token ids, as a backend returned them (the stopping token may
+        or may not be among them).
+    tokenizer : transformers tokenizer
+    stop_strings : list of str, default=None
+    stop_token_ids : collection of int, default=()
+        End-of-sequence ids.
+    logprobs : sequence of float, default=None
+        One log-probability per generated token (possibly one more than
+        ``token_ids``: a stopping token the backend did not return).
+
+    Returns
+    -------
+    completion : str
+    n_tokens : int
+        Tokens kept (the stopping token excluded).
+    logprobs : list of float or None
+        The kept tokens' log-probabilities, followed by the stopping token's
+        when the sample stopped.
+
+    Examples
+    --------
+    >>> from skadapt.sampling import finish_sample
+    >>> from transformers import AutoTokenizer  # doctest: +SKIP
+    >>> tok = AutoTokenizer.from_pretrained("gpt2")  # doctest: +SKIP
+    >>> finish_sample(tok.encode("42\\nmore"), tok, stop_strings=["\\n"])  # doctest: +SKIP
+    ('42', 1, None)
+    """
+    ids = [int(t) for t in token_ids]
+    stop_token_ids = set(int(t) for t in stop_token_ids)
+    cut, stopped = len(ids), False
+    for i, tok_id in enumerate(ids):
+        if tok_id in stop_token_ids or (stop_strings and any(
+                s in tokenizer.decode([tok_id]) for s in stop_strings)):
+            cut, stopped = i, True
+            break
+    completion = tokenizer.decode(ids[:cut], skip_special_tokens=True)
+    if logprobs is not None:
+        logprobs = [float(v) for v in logprobs]
+        logprobs = logprobs[:cut + 1] if stopped else logprobs
+    return completion, cut, logprobs
+
+
 def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
                     temperature=0.7, top_p=1.0, seeds=None, stop_strings=None,
                     return_logprobs=False):
@@ -338,7 +401,8 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
     stop = set(_stop_token_ids(model, tokenizer))
     if stop_strings:
         stop.update(_stop_string_token_ids(tokenizer, list(stop_strings)))
-    stop_ids = torch.tensor(sorted(stop), dtype=torch.long)
+    device = model.device
+    stop_ids = torch.tensor(sorted(stop), dtype=torch.long, device=device)
     if tokenizer.pad_token_id is None:
         raise ValueError("tokenizer has no pad token; set tokenizer.pad_token")
 
@@ -362,11 +426,12 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
         logits = logits.repeat_interleave(k, dim=0)
         attention_mask = attention_mask.repeat_interleave(k, dim=0)
         next_pos = position_ids[:, -1:].repeat_interleave(k, dim=0) + 1
-        rows = torch.arange(n_prompts * k)  # original row index of each batch row
-        alive = torch.ones(len(rows), dtype=torch.bool)
+        # original row index of each batch row
+        rows = torch.arange(n_prompts * k, device=device)
+        alive = torch.ones(len(rows), dtype=torch.bool, device=device)
         for step in range(max_new_tokens):
             chosen = torch.full((len(rows),), int(tokenizer.pad_token_id),
-                                dtype=torch.long)
+                                dtype=torch.long, device=device)
             if temperature == 0:
                 chosen[alive] = logits[alive].argmax(dim=-1)
             else:
@@ -377,11 +442,11 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
                 # draws one exponential per vocabulary entry: a fifth of a step);
                 # each prompt draws from its own generator, so its samples do not
                 # depend on which other prompts share the batch
-                uniform = torch.empty(len(live), dtype=probs.dtype)
+                uniform = torch.empty(len(live), dtype=probs.dtype, device=device)
                 for p in torch.unique(owner).tolist():
                     sel = (owner == p).nonzero().squeeze(1)
                     uniform[sel] = torch.rand(len(sel), generator=generators[p],
-                                              dtype=probs.dtype)
+                                              dtype=probs.dtype, device=device)
                 cdf = probs.cumsum(dim=-1)
                 target = (uniform * cdf[:, -1]).unsqueeze(1)
                 drawn = torch.searchsorted(cdf, target, right=True).squeeze(1)
@@ -519,33 +584,66 @@ def _hf_batch(model, tokenizer, prompts, k, seeds, max_new_tokens, temperature,
         model, tokenizer, prompts, k, max_new_tokens=max_new_tokens,
         temperature=temperature, top_p=top_p, seeds=seeds,
         stop_strings=stop_strings, return_logprobs=True)
-    completions = [[tokenizer.decode(t, skip_special_tokens=True) for t in row]
-                   for row in tokens]
-    n_tokens = [[len(t) for t in row] for row in tokens]
-    summaries = [[_logprob_summary(lp) for lp in row] for row in logprobs]
+    stop_ids = _stop_token_ids(model, tokenizer)
+    return _finish_all(tokens, logprobs, tokenizer, stop_strings, stop_ids)
+
+
+def _finish_all(tokens, logprobs, tokenizer, stop_strings, stop_ids):
+    """:func:`finish_sample` over a batch: completions, token counts, summaries."""
+    completions, n_tokens, summaries = [], [], []
+    for row_tokens, row_lp in zip(tokens, logprobs):
+        done = [finish_sample(t, tokenizer, stop_strings=stop_strings,
+                              stop_token_ids=stop_ids, logprobs=lp)
+                for t, lp in zip(row_tokens, row_lp)]
+        completions.append([c for c, _, _ in done])
+        n_tokens.append([n for _, n, _ in done])
+        summaries.append([_logprob_summary(lp) for _, _, lp in done])
     return completions, n_tokens, summaries
+
+
+def _vllm_stop_ids(llm, tokenizer):
+    """End-of-sequence ids as the HF path takes them (generation config, model
+    config and tokenizer)."""
+    ids = set()
+    for source in (getattr(tokenizer, "eos_token_id", None),):
+        if source is not None:
+            ids.add(int(source))
+    try:
+        config = llm.llm_engine.model_config.hf_config
+        eos = getattr(config, "eos_token_id", None)
+        ids.update([int(e) for e in eos] if isinstance(eos, (list, tuple))
+                   else [] if eos is None else [int(eos)])
+    except AttributeError:
+        pass
+    return sorted(ids)
 
 
 def _vllm_batch(llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
                 stop_strings):
     from vllm import SamplingParams
 
-    # logprobs=0: the sampled token's own log-probability, nothing more
+    tokenizer = llm.get_tokenizer()
+    stop_ids = _vllm_stop_ids(llm, tokenizer)
+    # vLLM stops on the same tokens as the HF path: end of sequence, and every
+    # token whose text contains a stop string (not vLLM's own text matching, which
+    # would also stop inside a token or across two); finish_sample then applies
+    # the one shared rule to the raw ids. logprobs=0: the sampled token's own
+    # log-probability, nothing more.
+    stopping = sorted(set(stop_ids) | set(
+        _stop_string_token_ids(tokenizer, list(stop_strings)) if stop_strings else ()))
     params = [SamplingParams(n=k, temperature=temperature, top_p=top_p,
                              max_tokens=max_new_tokens, seed=int(s) % (2 ** 31),
-                             stop=list(stop_strings) if stop_strings else None,
+                             stop_token_ids=stopping, skip_special_tokens=True,
                              logprobs=0)
               for s in seeds]
     outputs = llm.generate(prompts, params, use_tqdm=False)
-    completions = [[o.text for o in out.outputs] for out in outputs]
-    n_tokens = [[len(o.token_ids) for o in out.outputs] for out in outputs]
-    summaries = [[_logprob_summary(
-        [step[t].logprob for step, t in zip(o.logprobs or [], o.token_ids)])
-        for o in out.outputs] for out in outputs]
-    return completions, n_tokens, summaries
+    tokens = [[list(o.token_ids) for o in out.outputs] for out in outputs]
+    logprobs = [[[step[t].logprob for step, t in zip(o.logprobs or [], o.token_ids)]
+                 for o in out.outputs] for out in outputs]
+    return _finish_all(tokens, logprobs, tokenizer, stop_strings, stop_ids)
 
 
-def _load_vllm(model):
+def _load_vllm(model, options=None):
     try:
         import vllm
     except ImportError as exc:
@@ -555,7 +653,7 @@ def _load_vllm(model):
         ) from exc
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError("backend='vllm' takes the model as a name or path")
-    llm = vllm.LLM(model=os.fspath(model))
+    llm = vllm.LLM(model=os.fspath(model), **dict(options or {}))
     return llm, llm.get_tokenizer()
 
 
@@ -563,8 +661,8 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
                      tokenizer=None, ids=None, prompt_template="chat",
                      max_new_tokens=24, temperature=0.7, top_p=1.0,
                      stop_strings=None, batch_size=8, random_state=0,
-                     checkpoint=None, backend="hf", verifier_id=None,
-                     extra_config=None, verbose=False):
+                     checkpoint=None, backend="hf", backend_options=None,
+                     verifier_id=None, extra_config=None, verbose=False):
     """Sample ``n_samples`` responses per query and score them with ``verifier``.
 
     Parameters
@@ -611,6 +709,14 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
         checkpoint's content are checked before the model loads.
     backend : {"hf", "vllm"}, default="hf"
         ``"vllm"`` needs vLLM installed and ``model`` given as a name or path.
+        Both backends end samples by the same rule (:func:`finish_sample`).
+    backend_options : dict, default=None
+        Loading options, JSON-serialisable and part of the run's identity. For
+        ``"vllm"``: keyword arguments of ``vllm.LLM``, e.g.
+        ``{"tensor_parallel_size": 2, "dtype": "bfloat16", "max_model_len": 4096,
+        "enable_prefix_caching": True}``. For ``"hf"`` with a named model:
+        ``dtype``, ``device`` and ``model_kwargs`` of
+        :func:`skadapt._lm.load_lm`.
     verifier_id : str, default=None
         The verifier's identity in the checkpoint. By default it is
         :func:`skadapt.verifiers.verifier_identity` (qualified name and
@@ -643,14 +749,38 @@ def sample_and_score(model, queries, references, verifier, n_samples, *,
         temperature=temperature, top_p=top_p, stop_strings=stop_strings,
         batch_size=batch_size, random_state=random_state, checkpoint=checkpoint,
         backend=backend, verifier_id=verifier_id, extra_config=extra_config,
-        verbose=verbose)
+        verbose=verbose, backend_options=backend_options)
     return run.execute()
+
+
+def _check_backend_options(backend, options, is_name):
+    if options is None:
+        return None
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ValueError(f"backend_options must be a dict with string keys, got "
+                         f"{options!r}")
+    try:
+        options = json.loads(json.dumps(options))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"backend_options must be JSON-serialisable (they are part "
+                         f"of the run's identity): {exc}") from None
+    if backend == "hf":
+        unknown = sorted(set(options) - {"dtype", "device", "model_kwargs"})
+        if unknown:
+            raise ValueError(f"backend_options for backend='hf' take dtype, device "
+                             f"and model_kwargs; got {unknown}")
+        if not is_name:
+            raise ValueError("backend_options apply to a model given by name or "
+                             "path; a loaded model is used as it is")
+    elif "model" in options:
+        raise ValueError("backend_options must not set 'model': pass it as model")
+    return options
 
 
 def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
                  ids, prompt_template, max_new_tokens, temperature, top_p,
                  stop_strings, batch_size, random_state, checkpoint, backend,
-                 verifier_id, extra_config, verbose):
+                 verifier_id, extra_config, verbose, backend_options=None):
     """Every check of :func:`sample_and_score` that needs no model: arguments,
     run identity and the checkpoint. Returns the run, ready to execute."""
     if isinstance(queries, str):
@@ -682,6 +812,7 @@ def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
     is_name = isinstance(model, (str, os.PathLike))
     if backend == "vllm" and not is_name:
         raise TypeError("backend='vllm' takes the model as a name or path")
+    backend_options = _check_backend_options(backend, backend_options, is_name)
     if not is_name and tokenizer is None:
         raise ValueError("pass tokenizer= when model is a loaded model")
     if extra_config is not None:
@@ -729,6 +860,9 @@ def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
         "stop_strings": stop_strings, "verifier": verifier_key, "backend": backend,
         "batch_size": int(batch_size),
     }
+    if backend_options:
+        # only when given: checkpoints written without options stay compatible
+        config["backend_options"] = backend_options
     clash = sorted(set(extra_config or ()) & set(config))
     if clash:
         raise ValueError(f"extra_config may not set the sampler's own entries {clash}")
@@ -775,10 +909,11 @@ class _Run:
         from skadapt._lm import load_lm, model_fingerprint
 
         model, tokenizer, llm = self.model, self.tokenizer, None
+        options = self.config.get("backend_options") or {}
         if self.config["backend"] == "vllm":
-            llm, tokenizer = _load_vllm(model)
+            llm, tokenizer = _load_vllm(model, options)
         elif isinstance(model, (str, os.PathLike)):
-            model, tokenizer = load_lm(os.fspath(model))
+            model, tokenizer = load_lm(os.fspath(model), **options)
         if self.deferred:
             fingerprint = model_fingerprint(os.fspath(self.model))
             self.config["model_sha256"] = fingerprint and fingerprint["sha256"]

@@ -462,3 +462,83 @@ def test_numpy_ids_and_absurd_counts(tiny_llama_path, tmp_path):
         sample_and_score(model, ["a"], [1], exact_numeric, 10**20, tokenizer=tok)
     with pytest.raises(ValueError, match="max_new_tokens must be <= "):
         generate_shared(model, tok, ["a"], 2, max_new_tokens=10**20)
+
+
+# -- the shared rule that ends a sample (both backends) ---------------------------
+
+def _char_ids(tok, text):
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def test_finish_sample_rule():
+    from conftest import make_char_tokenizer
+
+    from skadapt.sampling import finish_sample
+
+    tok = make_char_tokenizer()
+    ids = _char_ids(tok, "12\n34")
+    lp = [-0.1, -0.2, -0.3, -0.4, -0.5]
+    assert finish_sample(ids, tok, stop_strings=["\n"], logprobs=lp) == (
+        "12", 2, [-0.1, -0.2, -0.3])
+    # no stop: everything kept
+    assert finish_sample(ids, tok, logprobs=lp) == ("12\n34", 5, lp)
+    # an end-of-sequence id ends the sample and is not decoded
+    eos = tok.eos_token_id
+    assert finish_sample(ids[:2] + [eos] + ids[3:], tok, stop_token_ids=[eos])[:2] \
+        == ("12", 2)
+    # per token, as the HF sampler stops: "34" split over two tokens is no stop
+    assert finish_sample(ids, tok, stop_strings=["34"])[:2] == ("12\n34", 5)
+    assert finish_sample(ids, tok, stop_strings=["3"])[:2] == ("12\n", 3)
+
+
+def test_finish_sample_same_record_from_either_backend_shape():
+    """HF hands over the ids without the stopping token (its log-probability one
+    longer); vLLM hands over the ids with it. Same sample, same record."""
+    from conftest import make_char_tokenizer
+
+    from skadapt.sampling import finish_sample
+
+    tok = make_char_tokenizer()
+    full = _char_ids(tok, "7\n")
+    lp = [-1.0, -2.0]
+    hf = finish_sample(full[:1], tok, stop_strings=["\n"], logprobs=lp)
+    vllm = finish_sample(full, tok, stop_strings=["\n"], logprobs=lp)
+    assert hf == vllm == ("7", 1, [-1.0, -2.0])
+
+
+def test_sample_and_score_records_follow_finish_sample(tiny_llama_path):
+    """The HF path's completions are finish_sample of generate_shared's tokens."""
+    from skadapt._lm import format_prompt
+    from skadapt.sampling import _stop_token_ids, finish_sample
+
+    model, tok = load_lm(tiny_llama_path)
+    queries = ["What is 1 + 1?", "Name a colour."]
+    res = sample_and_score(tiny_llama_path, queries, [2, 0], exact_numeric, 4,
+                           max_new_tokens=8, stop_strings=["e"], random_state=3)
+    prompts = [format_prompt(tok, q) for q in queries]
+    seeds = [query_seed(3, i) for i in range(2)]
+    tokens, _, logprobs = generate_shared(model, tok, prompts, 4, max_new_tokens=8,
+                                          stop_strings=["e"], seeds=seeds,
+                                          return_logprobs=True)
+    stop_ids = _stop_token_ids(model, tok)
+    for i in range(2):
+        for j in range(4):
+            text, n, lp = finish_sample(tokens[i][j], tok, stop_strings=["e"],
+                                        stop_token_ids=stop_ids,
+                                        logprobs=logprobs[i][j])
+            assert res.completions[i][j] == text and "e" not in text
+            assert res.n_tokens[i, j] == n
+            if lp:
+                assert res.mean_logprob[i, j] == pytest.approx(np.mean(lp))
+
+
+def test_backend_options_are_checked_and_recorded(tiny_llama_path, tmp_path):
+    with pytest.raises(ValueError, match="backend_options for backend='hf' take"):
+        sample_and_score(tiny_llama_path, ["q"], [1], exact_numeric, 2,
+                         backend_options={"tensor_parallel_size": 2})
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        sample_and_score(tiny_llama_path, ["q"], [1], exact_numeric, 2,
+                         backend_options={"dtype": object()})
+    res = sample_and_score(tiny_llama_path, ["q"], [1], exact_numeric, 2,
+                           max_new_tokens=3, backend_options={"dtype": "bfloat16"})
+    assert res.config["backend_options"] == {"dtype": "bfloat16"}
