@@ -58,6 +58,7 @@ LOADABLE_CLASSES = (
     "skadapt.probes.MarginalRewardRegressor",
     "skadapt.featurizer.HiddenStateFeaturizer",
     "skadapt.lora.LoRAProbe",
+    "skadapt.routing.Router",
     _PIPELINE,
 )
 # Plain-data helper objects a fitted estimator may hold (rebuilt from their fields).

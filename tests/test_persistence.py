@@ -34,6 +34,7 @@ from skadapt import (
 )
 from skadapt._torch_mlp import DeviceWarning
 from skadapt.persistence import InconsistentVersionWarning, load, save
+from skadapt.routing import Router
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = 24
@@ -92,6 +93,8 @@ def cases(tiny_llama_path, one_torch_thread):
             "greedy_allocator": (
                 GreedyAllocator(budget=1.5, min_budget=1).fit(delta), delta, ["transform"]),
             "binned_allocator_paced": (paced, lam, ["transform", "transform"]),
+            "router": (Router(fraction=0.3, threshold="fit").fit(lam), lam,
+                       ["transform"]),
             "featurizer": (
                 HiddenStateFeaturizer(tiny_llama_path, layer=1, pooling="mean").fit(), text,
                 ["transform"]),
@@ -193,7 +196,7 @@ def fresh_process(cases, tmp_path_factory):
 
 
 CASES = ["success_prob_point", "success_prob_beta", "marginal_regressor", "greedy_allocator",
-         "binned_allocator_paced", "featurizer", "lora_probe", "pipeline"]
+         "binned_allocator_paced", "router", "featurizer", "lora_probe", "pipeline"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -558,7 +561,7 @@ def test_other_version_warns_on_load(saved_probe):
 
 @pytest.mark.parametrize("est", [
     GreedyAllocator(), BinnedAllocator(), SuccessProbClassifier(), MarginalRewardRegressor(),
-    HiddenStateFeaturizer("some-model"), LoRAProbe("some-model"),
+    HiddenStateFeaturizer("some-model"), LoRAProbe("some-model"), Router(),
 ], ids=lambda e: type(e).__name__)
 def test_pickles_carry_the_version(est, monkeypatch):
     blob = pickle.dumps(est)
