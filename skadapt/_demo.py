@@ -652,7 +652,7 @@ def format_report(result):
         "of predicting each query's own success rate (mean binary entropy).",
         "normalised: (Avg. - loss) / (Avg. - Opt.), the share of the gap from the "
         "constant to a perfect probe that the predictor closes (1 = perfect, 0 = no "
-        "better than the constant; skadapt.scoring.loss_skill).",
+        "better than the constant).",
         "Acc.: median-split accuracy, the share of queries the prediction puts on the "
         "same side of the median as their true success rate (50% = chance).",
     )
