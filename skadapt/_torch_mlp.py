@@ -29,9 +29,10 @@ Heads (``nn.Module`` without parameters, applied to the body's raw outputs)
     ``MarginalRewardHead(max_budget, nonnegative)``: B raw outputs -> a row of B marginal
     rewards that is non-increasing by construction (and non-negative when asked);
     ``loss`` = squared error summed over budgets, averaged over queries (Eq. 6).
-    Each head has ``n_outputs``, ``initial_bias(targets)`` (bias of the final linear
-    layer that makes an untrained network predict the average target) and
-    ``predict(out)``.
+    Each head has ``n_outputs``, ``initial_bias(targets, weight=None)`` (bias of the
+    final linear layer that makes an untrained network predict the average target) and
+    ``predict(out)``; ``loss(out, target, weight=None)`` takes optional per-row weights
+    and is then their weighted mean (per observed sample for the beta-binomial head).
 
 Modules
     ``build_mlp(n_features, hidden_layer_sizes, n_outputs, *, activation, generator)``
@@ -295,6 +296,14 @@ def _inverse_softplus(value: torch.Tensor) -> torch.Tensor:
     return value + torch.log(-torch.expm1(-value))
 
 
+def _weighted_mean(values, weight):
+    """Mean over the first axis, weighted by ``weight`` (None: unweighted)."""
+    if weight is None:
+        return values.mean(0)
+    weight = torch.as_tensor(weight, dtype=torch.float64).reshape(-1, *([1] * (values.ndim - 1)))
+    return (weight * values).sum(0) / weight.sum()
+
+
 class SuccessProbHead(nn.Module):
     """Binary-reward head: one logit, soft-label cross-entropy (Eq. 7)."""
 
@@ -303,15 +312,20 @@ class SuccessProbHead(nn.Module):
     def forward(self, raw):
         return raw[..., 0]
 
-    def loss(self, out, target):
-        # Eq. 7 negated, so that minimising it maximises the soft-label log-likelihood.
-        return F.binary_cross_entropy_with_logits(out, target)
+    def loss(self, out, target, weight=None):
+        # Eq. 7 negated, so that minimising it maximises the soft-label log-likelihood;
+        # with weights, their weighted mean (MLPClassifier's convention).
+        if weight is None:
+            return F.binary_cross_entropy_with_logits(out, target)
+        losses = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+        return (weight * losses).sum() / weight.sum()
 
     def predict(self, out):
         return torch.sigmoid(out)
 
-    def initial_bias(self, targets):
-        mean = float(torch.as_tensor(targets, dtype=torch.float64).mean().clamp(1e-3, 1 - 1e-3))
+    def initial_bias(self, targets, weight=None):
+        mean = _weighted_mean(torch.as_tensor(targets, dtype=torch.float64), weight)
+        mean = float(mean.clamp(1e-3, 1 - 1e-3))
         return torch.tensor([math.log(mean / (1 - mean))])
 
 
@@ -347,7 +361,7 @@ class BetaBinomialHead(nn.Module):
     def forward(self, raw):
         return torch.stack([raw[..., 0], self._log_concentration(raw[..., 1])], dim=-1)
 
-    def loss(self, out, target):
+    def loss(self, out, target, weight=None):
         out, target = out.double(), target.double()
         log_c = out[..., 1]
         c = torch.exp(log_c)
@@ -360,12 +374,16 @@ class BetaBinomialHead(nn.Module):
             + torch.lgamma(k + a) + torch.lgamma(m - k + b) - torch.lgamma(m + c)
             - torch.lgamma(a) - torch.lgamma(b) + torch.lgamma(c)
         )
-        return -log_lik.sum() / m.sum().clamp(min=1.0)
+        if weight is None:
+            return -log_lik.sum() / m.sum().clamp(min=1.0)
+        # query weights: each of a query's m samples counts w times
+        weight = weight.double()
+        return -(weight * log_lik).sum() / (weight * m).sum()
 
     def predict(self, out):
         return torch.stack([torch.sigmoid(out[..., 0]), torch.exp(out[..., 1])], dim=-1)
 
-    def initial_bias(self, targets):
+    def initial_bias(self, targets, weight=None):
         # Start from the population's Beta, fitted by the method of moments: untrained
         # predictions are then the "Avg." baseline with its dispersion. With k_i of m_i,
         # Var(k_i / m_i) = mu (1 - mu) (rho + (1 - rho) / m_i), rho = 1 / (1 + c).
@@ -405,16 +423,20 @@ class MarginalRewardHead(nn.Module):
         drops = torch.cumsum(F.softplus(raw[..., 1:]), -1)
         return torch.cat([raw[..., :1], raw[..., :1] - drops], dim=-1)
 
-    def loss(self, out, target):
-        return ((out - target) ** 2).sum(dim=-1).mean()
+    def loss(self, out, target, weight=None):
+        squared = ((out - target) ** 2).sum(dim=-1)
+        if weight is None:
+            return squared.mean()
+        return (weight * squared).sum() / weight.sum()
 
     def predict(self, out):
         return out
 
-    def initial_bias(self, targets):
+    def initial_bias(self, targets, weight=None):
         # Start from the average curve, made monotone: untrained predictions are then the
         # "Avg." baseline of the paper rather than a curve far from the data's scale.
-        mean = torch.as_tensor(targets, dtype=torch.float64).reshape(-1, self.n_outputs).mean(0)
+        mean = _weighted_mean(
+            torch.as_tensor(targets, dtype=torch.float64).reshape(-1, self.n_outputs), weight)
         floor = 1e-3
         if self.nonnegative:
             mean = torch.cummin(mean.clamp(min=0), 0).values
@@ -719,20 +741,36 @@ class CrossFitTransformMixin(TransformerMixin):
     clone fitted on the other folds of ``self.cv``. An integer ``cv`` (or None, 5) means
     shuffled :class:`~sklearn.model_selection.KFold` seeded from ``random_state``; any
     splitter or iterable of ``(train, test)`` pairs whose test folds partition the
-    samples is accepted.
+    samples is accepted. When ``_cross_fit_groups(X, y)`` returns group ids (rows that
+    are samples of one query), an integer ``cv`` splits the groups, so that no query has
+    samples on both sides of a fold.
     """
+
+    def _cross_fit_groups(self, X, y):
+        """Group id of each row (0..n_groups-1, first-occurrence order) or None."""
+        return None
 
     def _cross_fit_splits(self, X, y):
         n_samples = _num_samples(X)
         cv = 5 if self.cv is None else self.cv
         if isinstance(cv, numbers.Integral):
-            if n_samples < cv:
+            groups = self._cross_fit_groups(X, y)
+            n_units = n_samples if groups is None else int(groups.max(initial=-1)) + 1
+            if n_units < cv:
+                unit = "samples" if groups is None else "distinct queries (groups of rows)"
                 raise ValueError(
-                    f"cv={cv} folds need at least {cv} samples for the cross-fitted "
-                    f"fit_transform; got n_samples={n_samples}."
+                    f"cv={cv} folds need at least {cv} {unit} for the cross-fitted "
+                    f"fit_transform; got {n_units}."
                 )
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             cv = KFold(n_splits=int(cv), shuffle=True, random_state=seed)
+            if groups is not None:
+                # KFold over the groups in first-occurrence order: without repeated
+                # rows these are the same folds as KFold over the rows
+                cv = [
+                    (np.flatnonzero(np.isin(groups, train)), np.flatnonzero(np.isin(groups, test)))
+                    for train, test in cv.split(np.arange(n_units))
+                ]
         cv = check_cv(cv)
         n_splits = cv.get_n_splits(X, y)
         if n_samples < n_splits:
@@ -755,7 +793,7 @@ class CrossFitTransformMixin(TransformerMixin):
         return splits
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """Fit on all data; return out-of-fold predictions (cross-fitting over ``cv``).
 
         Parameters
@@ -764,6 +802,9 @@ class CrossFitTransformMixin(TransformerMixin):
             Features.
         y : array-like
             Targets, as in ``fit``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to ``fit`` (the folds get their rows' weights); only for estimators
+            whose ``fit`` takes it.
 
         Returns
         -------
@@ -772,7 +813,8 @@ class CrossFitTransformMixin(TransformerMixin):
         """
         X, y = _indexable(X), _indexable(y)
         splits = self._cross_fit_splits(X, y)
-        self.fit(X, y)
+        weights = {} if sample_weight is None else {"sample_weight": _indexable(sample_weight)}
+        self.fit(X, y, **weights)
         out = None
         for train, test in splits:
             fold = clone(self)
@@ -780,7 +822,8 @@ class CrossFitTransformMixin(TransformerMixin):
                 fold.set_params(verbose=False)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fold.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+                fold.fit(_safe_indexing(X, train), _safe_indexing(y, train),
+                         **{k: _safe_indexing(v, train) for k, v in weights.items()})
             pred = np.asarray(fold.transform(_safe_indexing(X, test)))
             if out is None:
                 out = np.empty((_num_samples(X), pred.shape[1]), dtype=pred.dtype)

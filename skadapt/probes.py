@@ -24,11 +24,18 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import r2_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_consistent_length
 
-from ._compat import Interval, StrOptions, _fit_context, check_is_fitted, validate_data
+from ._compat import (
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
 from ._torch_mlp import (
     BetaBinomialHead,
     CrossFitTransformMixin,
@@ -41,11 +48,10 @@ from ._torch_mlp import (
     marginal_reward_targets,
     predict_batches,
     resolve_device,
-    success_count_targets,
-    success_prob_targets,
     torch_seed,
     train_module,
 )
+from ._target_forms import NoClassLabelsError, group_rows, success_targets
 from ._validation import check_positive_int
 from ._versioning import VersionedPickleMixin
 from .targets import beta_marginal_rewards, marginal_rewards
@@ -53,6 +59,8 @@ from .targets import beta_marginal_rewards, marginal_rewards
 __all__ = ["MarginalRewardRegressor", "SuccessProbClassifier"]
 
 _PREDICT_BATCH = 8192
+# Largest |standardized feature| the network sees (see _standardized).
+_Z_LIMIT = 1e6
 # Training rows kept for the novelty score (float32, standardized), and how many of
 # them serve as reference queries for its leave-one-out distance distribution.
 _NOVELTY_MAX_ROWS = 5000
@@ -85,7 +93,9 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
     def _make_head(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _fit_targets(self, y):  # pragma: no cover - abstract
+    def _fit_targets(self, X, y, sample_weight):  # pragma: no cover - abstract
+        """Return ``(rows, targets, weight, extra)``: the rows of ``X`` trained on, their
+        targets, per-row loss weights (None: unweighted) and what ``_after_fit`` needs."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------- fit
@@ -105,10 +115,16 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
         return ProbeNetwork(body, head)
 
     def _standardized(self, X):
-        return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32)
+        with np.errstate(over="ignore"):
+            Z = (X - self.feature_mean_) / self.feature_scale_
+        # Features far outside the training range (1e39 overflows float32) would
+        # turn into inf and then NaN probabilities: clip to +-_Z_LIMIT standard
+        # deviations, where the network's output has long stopped changing.
+        np.clip(Z, -_Z_LIMIT, _Z_LIMIT, out=Z)
+        return Z.astype(np.float32)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the probe.
 
         Parameters
@@ -117,6 +133,10 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
             Query features, e.g. last hidden states of the language model.
         y : array-like
             Targets; see the class docstring for the accepted forms.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row of ``X``; see the class docstring for what
+            it means with each form of ``y``. A weight of 0 removes the row. Routed by
+            metadata routing after ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -136,17 +156,26 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
             ),
         )
         check_consistent_length(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         self._hidden_sizes()  # validate before any work
-        targets = self._fit_targets(y)
+        rows, targets, weight, extra = self._fit_targets(X, y, sample_weight)
         device = resolve_device(self.device)
         self.device_ = str(device)
         seed = torch_seed(self.random_state)
         generator = make_generator(seed)
 
-        X = X.astype(np.float64, copy=False)
+        # the rows trained on: the distinct queries of weight > 0
+        X = X[rows].astype(np.float64, copy=False)
         if self.standardize:
-            self.feature_mean_ = X.mean(axis=0)
-            scale = X.std(axis=0)
+            size = np.abs(X).max(axis=0)
+            if size.max() > 1e150:  # squares in std would overflow: work on X / size
+                size[size == 0] = 1.0
+                self.feature_mean_ = (X / size).mean(axis=0) * size
+                scale = (X / size).std(axis=0) * size
+            else:
+                self.feature_mean_ = X.mean(axis=0)
+                scale = X.std(axis=0)
             # Constant features: leave them unscaled, as StandardScaler does.
             scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
             self.feature_scale_ = scale
@@ -156,18 +185,20 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
 
         module = self._build_module(generator=generator)
         with torch.no_grad():
-            module.body[-1].bias.copy_(module.head.initial_bias(targets))
+            module.body[-1].bias.copy_(module.head.initial_bias(targets, weight))
         module.to(device)
         Z = self._standardized(X)
         X_t = torch.from_numpy(Z).to(device)
         y_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32)).to(device)
+        w_t = None if weight is None else torch.from_numpy(
+            np.ascontiguousarray(weight, dtype=np.float32)).to(device)
 
         def get_batch(idx):
             idx = idx.to(device)
-            return X_t[idx], y_t[idx]
+            return X_t[idx], y_t[idx], None if w_t is None else w_t[idx]
 
         def compute_loss(m, batch):
-            return m.head.loss(m(batch[0]), batch[1])
+            return m.head.loss(m(batch[0]), batch[1], batch[2])
 
         n_samples = X.shape[0]
         result = train_module(
@@ -188,10 +219,10 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
             name=type(self).__name__,
         )
         result.store(self, module)
-        self._after_fit(Z, y, seed)
+        self._after_fit(Z, extra, seed)
         return self
 
-    def _after_fit(self, Z, y, seed):
+    def _after_fit(self, Z, extra, seed):
         """Hook: learn more from the standardized training features ``Z`` (float32)."""
 
     # --------------------------------------------------------------------- predict
@@ -345,7 +376,19 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        ``[0, 1]``: failure and success.
+        ``[0, 1]``: failure and success; only when fitted on one 0/1 label per sample
+        (``target_form_ == "labels"``). Fitted on an outcome matrix or on rates, reading
+        it raises :class:`skadapt.scoring.NoClassLabelsError` (a ``ValueError`` and an
+        ``AttributeError``, so ``hasattr`` is False), which is what stops
+        scikit-learn's classifier scorers from comparing probabilities with such a
+        ``y`` (see Notes).
+    target_form_ : {{"outcomes", "rates", "labels"}}
+        The form of ``y`` in fit: an (n, m) outcome matrix, success rates (soft
+        labels), or 0/1 labels only.
+    mean_success_rate_ : float
+        Success rate of all training samples (each query weighted by its number of
+        samples and its sample weight): the constant predictor "Avg." of the paper's
+        Table 1, which :func:`skadapt.scoring.loss_skill` scores against.
     nearest_neighbors_ : sklearn.neighbors.NearestNeighbors
         Fitted on (at most 5000 randomly chosen) training rows, standardized as the
         network sees them, in float32.
@@ -356,8 +399,13 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     head_ : {{"point", "beta"}}
         The head that was fitted.
     neighbor_outcomes_ : ndarray of shape (n_rows, m)
-        Training outcomes (or soft labels, one column) of the rows in
+        Training outcomes (or soft labels, one column) of the queries in
         ``nearest_neighbors_``, float32: the neighbours' exact curves come from them.
+        For a 1-D ``y`` whose sample counts are whole numbers (labels grouped by
+        repeated rows, or rates with their counts as ``sample_weight``) each query's
+        ``k`` successes of ``m`` samples are stored as ``k`` ones and ``m - k`` zeros
+        (NaN padding), which gives the same exact curves as the original samples; rates
+        without counts are stored as one column (the plug-in curve).
     population_distribution_ : ndarray of shape (n_rows, 2)
         Predicted ``[mean, concentration]`` of the rows in ``nearest_neighbors_``; the
         population curve is the average of their expected curves.
@@ -372,26 +420,54 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
 
     Notes
     -----
-    ``fit(X, y)`` accepts ``y`` as
+    ``fit(X, y, sample_weight=None)`` accepts the same samples in three forms, which
+    give the same model (the same network, bit for bit, when the queries come in the
+    same order):
 
-    - a 1-D vector of soft labels in [0, 1] (success rates, preference probabilities,
-      or hard 0/1 labels), or
-    - the raw (n, m) matrix of sample outcomes (0/1, NaN = missing sample), from which
-      the targets are derived with :func:`skadapt.targets.success_rate`.
+    - (a) the raw (n, m) matrix of sample outcomes (0/1, NaN = missing sample), one row
+      per query; ``sample_weight`` weighs the queries;
+    - (b) a 1-D vector of success rates in [0, 1] (or preference probabilities), with
+      the number of samples behind each rate as ``sample_weight`` (without it, every
+      rate counts once);
+    - (c) one 0/1 label per sample, the row of ``X`` repeated for each sample of a
+      query (e.g. ``np.repeat(X, m, axis=0)`` and ``R.ravel()``); ``sample_weight``
+      weighs the samples.
 
-    The two are told apart by ``y.ndim`` (a column vector is an outcome matrix with one
-    sample per query). Class labels other than 0/1 (strings, -1/1, multiclass) are
-    rejected: the targets are probabilities. :meth:`transform` returns the predicted
-    success probability as one column named ``success_prob`` so that the probe can sit
-    in a :class:`~sklearn.pipeline.Pipeline` before an allocator with
-    ``kind="success_prob"``; :meth:`fit_transform` returns cross-fitted (out-of-fold)
-    predictions, like :class:`~sklearn.preprocessing.TargetEncoder`. :meth:`score` is
-    the accuracy of :meth:`predict` against the soft labels thresholded at 0.5.
+    (a) and the 1-D forms are told apart by ``y.ndim`` (a column vector is an outcome
+    matrix with one sample per query). A 1-D ``y`` is grouped by identical rows of
+    ``X``: each group is one query whose rate is its (weighted) share of successes and
+    whose number of samples is its total weight. The loss is the cross-entropy of Eq. 7
+    per observed sample: each query's cross-entropy at its rate, weighted by its number
+    of samples times its weight (with the same number of samples for every query, the
+    paper's unweighted mean). Grouping loses nothing (the loss is linear in the label),
+    keeps a query's samples on one side of the early-stopping split and of the folds of
+    :meth:`fit_transform` (for an integer ``cv``), and out of one another's
+    neighbours. Rows of weight 0 are dropped. Class labels other than 0/1 (strings,
+    -1/1, multiclass) are rejected: the targets are probabilities.
+
+    :meth:`transform` returns the predicted success probability as one column named
+    ``success_prob`` so that the probe can sit in a :class:`~sklearn.pipeline.Pipeline`
+    before an allocator with ``kind="success_prob"``; :meth:`fit_transform` returns
+    cross-fitted (out-of-fold) predictions, like
+    :class:`~sklearn.preprocessing.TargetEncoder`.
+
+    **Scoring.** :meth:`score` is minus the soft log-loss of Eq. 7 (the quantity the
+    probe minimises), the same for every form of ``y``. scikit-learn's classifier
+    scorers (``"neg_log_loss"``, ``"roc_auc"``, ``"neg_brier_score"``, ...) need one
+    0/1 label per sample, form (c), split by query (e.g.
+    :class:`~sklearn.model_selection.GroupKFold`); on forms (a) and (b) they fail with
+    :class:`~skadapt.scoring.NoClassLabelsError` (a NaN score and a warning in
+    ``cross_val_score`` unless ``error_score="raise"``). :mod:`skadapt.scoring` has the
+    probe metrics for every form (soft log-loss, Brier, calibration error and the
+    paper's normalised loss).
 
     **Beta head.** The likelihood of ``k`` successes in ``m`` samples needs ``m``: fit
     it on the outcome matrix (each row's ``k`` and ``m`` are counted from its observed
-    outcomes). A 1-D ``y`` of hard 0/1 labels is read as one sample per query (which
-    says nothing about the dispersion); a 1-D ``y`` of rates raises ``ValueError``.
+    outcomes), on rates with their sample counts as ``sample_weight``, or on 0/1
+    labels with repeated rows. 0/1 labels without repeated rows are one sample per
+    query (which says nothing about the dispersion); rates without ``sample_weight``
+    raise ``ValueError``. With the outcome matrix, ``sample_weight`` multiplies each
+    query's log-likelihood.
     :meth:`predict_proba` returns the mean and :meth:`predict_distribution` the mean and
     concentration (``inf`` for the point head).
 
@@ -500,19 +576,61 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     def _make_head(self):
         return BetaBinomialHead() if self.head_ == "beta" else SuccessProbHead()
 
-    def _fit_targets(self, y):
-        # "auto": the beta-binomial likelihood needs several samples per query;
-        # soft labels (rates, preference probabilities) get the point head
+    def _fit_targets(self, X, y, sample_weight):
+        # the three forms of y, one row per query (skadapt._target_forms)
+        queries = success_targets(X, y, sample_weight)
+        counted = queries.form != "rates" or sample_weight is not None
         head = self.head
         if head == "auto":
-            head = "beta" if np.ndim(y) == 2 and np.shape(y)[1] >= 2 else "point"
+            # the beta-binomial likelihood needs several samples per query; soft labels
+            # without sample counts get the point head
+            head = "beta" if counted and (
+                np.shape(y)[1] >= 2 if queries.form == "outcomes" else queries.samples.max() >= 2
+            ) else "point"
+        if head == "beta" and not counted:
+            raise ValueError(
+                "head='beta' fits the number of successes out of the number of samples of "
+                "each query, which success rates alone do not tell: pass the (n, m) outcome "
+                "matrix (0/1, NaN = missing sample), one 0/1 label per sample with the rows "
+                "of X repeated, or the rates with the number of samples as sample_weight."
+            )
         self.head_ = head
-        targets = success_count_targets(y) if head == "beta" else success_prob_targets(y)
-        self.classes_ = np.array([0, 1])
-        return targets
+        self.target_form_ = queries.form
+        self.mean_success_rate_ = queries.mean_rate()
+        if head == "beta":
+            targets = np.column_stack([queries.successes, queries.samples])
+            weight = queries.query_weight()
+        else:
+            targets, weight = queries.rate, queries.loss_weight()
+        return queries.rows, targets, weight, queries.outcomes
+
+    def _cross_fit_groups(self, X, y):
+        # samples of one query (repeated rows with a 1-D y) stay in one fold
+        if np.ndim(y) != 1:
+            return None
+        try:
+            X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None  # fit reports the bad input
+        if X.ndim != 2:
+            return None
+        return group_rows(X)[1]
+
+    @property
+    def classes_(self):
+        """``[0, 1]`` (failure, success), when fitted on one 0/1 label per sample."""
+        state = self.__dict__
+        if "target_form_" not in state:
+            if "classes_" in state:  # pickled by skadapt <= 0.1.0
+                return state["classes_"]
+            raise AttributeError(
+                f"This {type(self).__name__} instance is not fitted yet: it has no classes_.")
+        if state["target_form_"] != "labels":
+            raise NoClassLabelsError(self.target_form_)
+        return np.array([0, 1])
 
     # --------------------------------------------------- novelty and population curve
-    def _after_fit(self, Z, y, seed):
+    def _after_fit(self, Z, outcomes, seed):
         rng = np.random.default_rng(seed)
         n = Z.shape[0]
         rows = np.arange(n)
@@ -535,9 +653,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         self.population_distribution_ = np.column_stack([mean, concentration])
         # what the stored rows really did: their outcomes (or soft labels), from
         # which their exact marginal-reward curves are computed on demand
-        y = np.asarray(y, dtype=np.float64)
-        self.neighbor_outcomes_ = (y[rows] if y.ndim == 2 else y[rows, None]).astype(
-            np.float32)
+        self.neighbor_outcomes_ = np.asarray(outcomes)[rows].astype(np.float32)
 
     def _novelty_k(self):
         n_rows = self.nearest_neighbors_.n_samples_fit_
@@ -744,7 +860,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
             0 or 1.
         """
         lam = self.predict_proba(X)[:, 1]
-        return self.classes_[(lam > 0.5).astype(int)]
+        return (lam > 0.5).astype(np.int64)
 
     def transform(self, X):
         """Predicted success probability, or marginal-reward curves with ``max_budget``.
@@ -786,24 +902,32 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         )
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy of :meth:`predict` against the soft labels thresholded at 0.5.
+        """Minus the soft-label cross-entropy of Eq. 7, per observed sample.
+
+        The quantity the probe minimises: :func:`skadapt.scoring.soft_log_loss` of
+        :meth:`predict_proba`, negated so that greater is better. It has the same value
+        for the same data in each form of ``y`` (with one 0/1 label per sample it is
+        scikit-learn's ``"neg_log_loss"``), and it is what ``cross_val_score`` and
+        ``GridSearchCV`` use by default.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Query features.
         y : array-like
-            Soft labels or outcome matrix, as in :meth:`fit`.
+            Outcome matrix, success rates or 0/1 labels, as in :meth:`fit`.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
+            Weight of each row (with success rates: the number of samples behind each).
 
         Returns
         -------
         score : float
-            Accuracy.
+            ``-soft_log_loss(y, predict_proba(X))``; at most minus the mean binary
+            entropy of the success rates.
         """
-        labels = (success_prob_targets(np.asarray(y, dtype=np.float64)) > 0.5).astype(int)
-        return accuracy_score(labels, self.predict(X), sample_weight=sample_weight)
+        from .scoring import soft_log_loss
+
+        return -soft_log_loss(y, self.predict_proba(X), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -846,6 +970,10 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         Root mean square of the training targets; the network is trained on targets
         divided by it, and ``loss_curve_``, ``tol`` and the validation scores are in
         those units.
+    mean_marginal_rewards_ : ndarray of shape (max_budget_,)
+        Mean training marginal-reward curve (weighted by ``sample_weight``): the
+        constant predictor "Avg." of the paper's Table 1, which
+        :func:`skadapt.scoring.loss_skill` scores against.
     {attrs}
 
     See Also
@@ -865,7 +993,21 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
     column; :meth:`predict` then returns a 1-D array, like other scikit-learn
     regressors, while :meth:`transform` always returns (n, max_budget).
     :meth:`score` is :math:`R^2` on the marginal-reward targets, variance-weighted
-    over budgets (late budgets have tiny variance).
+    over budgets (late budgets have tiny variance): one minus the loss of Eq. 6 over
+    that of the test data's mean curve, so it ranks models as the training loss does.
+
+    ``sample_weight`` weighs the queries (rows of ``y``): the loss of Eq. 6 becomes
+    their weighted mean; a weight of 0 removes the query.
+
+    **Scoring.** With ``target="rewards"``, ``y`` holds raw rewards while
+    :meth:`predict` returns marginal rewards, so scikit-learn's regression scorers
+    (``"r2"``, ``"neg_mean_squared_error"``, ...) would compare the two; when
+    ``max_budget`` equals the number of samples the shapes even match and the score is
+    silently meaningless (scikit-learn's scorers see only ``predict``, so the
+    estimator cannot stop them). Use the default ``scoring=None`` (:meth:`score`) or
+    :func:`skadapt.scoring.get_scorer` with ``"marginal_reward_r2"``,
+    ``"neg_marginal_reward_mse"`` or ``"loss_skill"``, which read ``y`` as ``target``
+    says. With ``target="marginal_rewards"`` the standard scorers are meaningful.
 
     Examples
     --------
@@ -935,7 +1077,7 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
     def _make_head(self):
         return MarginalRewardHead(self.max_budget_, self.nonnegative_)
 
-    def _fit_targets(self, y):
+    def _fit_targets(self, X, y, sample_weight):
         targets, budget = marginal_reward_targets(
             y, target=self.target, max_budget=self.max_budget
         )
@@ -944,12 +1086,26 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
             nonnegative = bool(observed.size == 0 or observed.min() >= 0)
         else:
             nonnegative = bool(self.nonnegative)
-        scale = float(np.sqrt(np.mean(targets**2)))
+        rows = np.arange(len(targets))
+        weight = None
+        if sample_weight is not None:
+            # a weight of 0 removes the query; constant weights change nothing
+            rows = np.flatnonzero(sample_weight > 0)
+            if rows.size == 0:
+                raise ValueError(
+                    "Every sample weight is zero: there is nothing to fit (a weight of 0 "
+                    "removes the sample).")
+            if not np.all(sample_weight[rows] == sample_weight[rows[0]]):
+                weight = sample_weight[rows]
+        targets = targets[rows]
+        scale = float(np.sqrt(np.mean(targets**2) if weight is None else np.average(
+            np.mean(targets**2, axis=1), weights=weight)))
         self.max_budget_ = budget
         self.nonnegative_ = nonnegative
         self.target_scale_ = scale if np.isfinite(scale) and scale > 0 else 1.0
+        self.mean_marginal_rewards_ = np.average(targets, axis=0, weights=weight)
         self._y_1d = np.ndim(y) == 1
-        return targets / self.target_scale_
+        return rows, targets / self.target_scale_, weight, None
 
     def transform(self, X):
         """Predicted marginal rewards, one column per budget.

@@ -33,6 +33,24 @@ _SOFT_LABELS = (
     "or an (n, m) 0/1 outcome matrix, so other labels raise ValueError; the same case with "
     "0/1 labels is tested in test_probes.py::test_dtypes_one_feature_and_containers"
 )
+_SOFT_LABELS_WEIGHTED = (
+    "feeds class labels {1, 2} with sample_weight: y holds success probabilities in [0, 1] or "
+    "an (n, m) 0/1 outcome matrix; sample weights as lists, pandas Series, of a wrong shape, and "
+    "left unchanged by fit are tested with 0/1 labels in "
+    "test_probes.py::test_sample_weight_containers_and_shape"
+)
+_WEIGHTS_SHUFFLED = (
+    "the check shuffles the weighted rows but not the repeated ones; the probe trains on the "
+    "distinct queries in the order of their first row, so the two fits see the same loss in a "
+    "different mini-batch order (a different SGD path); in the same order they are identical "
+    "(test_probes.py::test_sample_weight_equals_repeated_rows)"
+)
+_WEIGHTS_SGD = (
+    "mini-batch Adam: a row of weight 3 is one item of a mini-batch and three repeated rows are "
+    "three items spread over batches, so the expected loss is the same and the optimisation "
+    "path differs (scikit-learn runs this check on MLPRegressor only with solver='sgd'); weights "
+    "are tested in test_probes.py::test_regressor_sample_weight"
+)
 _CROSS_FITTED = (
     "fit_transform returns cross-fitted (out-of-fold) predictions by design, as "
     "TargetEncoder does, so it differs from fit().transform() by more than the check's "
@@ -74,10 +92,16 @@ _EXPECTED_FAILURES = {
             "vector, so no DataConversionWarning; predictions equal the 1-D case (tested in "
             "test_probes.py::test_column_vector_is_an_outcome_matrix_with_one_sample)"
         ),
+        "check_sample_weights_pandas_series": _SOFT_LABELS_WEIGHTED,
+        "check_sample_weights_not_an_array": _SOFT_LABELS_WEIGHTED,
+        "check_sample_weights_shape": _SOFT_LABELS_WEIGHTED,
+        "check_sample_weights_not_overwritten": _SOFT_LABELS_WEIGHTED,
+        "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_SHUFFLED,
     },
     "MarginalRewardRegressor": {
         "check_transformer_general": _CROSS_FITTED,
         "check_transformer_data_not_an_array": _CROSS_FITTED,
+        "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_SGD,
     },
     "GreedyAllocator": {
         "check_methods_subset_invariance": (

@@ -163,24 +163,278 @@ def test_regressor_signed_rewards():
 # ------------------------------------------------------------------ target contracts
 def test_classifier_outcome_matrix_equals_soft_labels():
     X, _, R = synthetic(200, m=8)
-    R[0, :3] = np.nan  # missing samples are skipped, not counted as failures
     a = small().fit(X, R).predict_proba(X)
     b = small().fit(X, success_rate(R)).predict_proba(X)
     np.testing.assert_array_equal(a, b)
+    # missing samples are skipped, not counted as failures, and a query counts as many
+    # times as it has observed samples: the rates with those counts as sample_weight
+    R[0, :3] = np.nan
+    counts = (~np.isnan(R)).sum(axis=1)
+    a = small().fit(X, R).predict_proba(X)
+    b = small().fit(X, success_rate(R), sample_weight=counts).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, small().fit(X, success_rate(R)).predict_proba(X))
+
+
+def _three_forms(X, R, order="repeat"):
+    """The same samples as (a) the outcome matrix, (b) rates with their counts as
+    sample_weight and (c) one 0/1 label per sample with repeated rows (missing samples
+    dropped), the queries in the same order."""
+    counts = (~np.isnan(R)).sum(axis=1)
+    if order == "repeat":  # each query's samples together
+        rows = np.repeat(np.arange(len(X)), R.shape[1])
+        labels = R.ravel()
+    else:  # "tile": all first samples, then all second samples, ...
+        rows = np.tile(np.arange(len(X)), R.shape[1])
+        labels = R.T.ravel()
+    seen = ~np.isnan(labels)
+    return {
+        "a": ((X, R), {}),
+        "b": ((X, success_rate(R)), {"sample_weight": counts}),
+        "c": ((X[rows[seen]], labels[seen]), {}),
+    }, rows[seen]
+
+
+@pytest.mark.parametrize("head", ["point", "beta"])
+@pytest.mark.parametrize("order", ["repeat", "tile"])
+def test_three_target_forms_give_the_same_model(head, order):
+    X, _, R = synthetic(240, d=4, m=6, seed=3)
+    # missing samples (fewer samples for a few queries), late enough that every query
+    # still has its first row in the first round of the tiled form
+    R[:5, -2:] = np.nan
+    forms, rows_c = _three_forms(X, R, order)
+    # the defaults that use stored outcomes (neighbours' curves) and early stopping
+    params = dict(hidden_layer_sizes=(8,), max_iter=15, random_state=0, head=head, max_budget=4,
+                  cv=3)
+    fitted = {name: SuccessProbClassifier(**params).fit(*args, **kw)
+              for name, (args, kw) in forms.items()}
+    a = fitted["a"]
+    assert [fitted[k].target_form_ for k in "abc"] == ["outcomes", "rates", "labels"]
+    for name in "bc":
+        # the queries are trained on in the same order, with the same targets and
+        # weights: the same network, bit for bit
+        np.testing.assert_array_equal(fitted[name].predict_proba(X), a.predict_proba(X))
+        np.testing.assert_array_equal(fitted[name].predict_distribution(X),
+                                      a.predict_distribution(X))
+        # the stored outcomes give the neighbours the same exact curves
+        np.testing.assert_allclose(fitted[name].transform(X), a.transform(X), rtol=0, atol=1e-12)
+        assert fitted[name].mean_success_rate_ == pytest.approx(a.mean_success_rate_, abs=1e-15)
+        assert fitted[name].loss_curve_ == a.loss_curve_
+    assert a.mean_success_rate_ == pytest.approx(np.nanmean(R))
+    # cross-fitting keeps a query's samples in one fold: the same folds, the same fold
+    # models, one row per sample. (c)'s folds predict on the repeated rows: a float32
+    # matrix product of another batch shape may round a row differently (1 ulp)
+    out = {k: SuccessProbClassifier(**params).fit_transform(*args, **kw)
+           for k, (args, kw) in forms.items()}
+    np.testing.assert_allclose(out["b"], out["a"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["c"], out["a"][rows_c], rtol=0, atol=1e-6)
+
+
+def test_shuffled_samples_give_an_equally_good_model():
+    # The same samples in another order are the same loss, met in another mini-batch
+    # order: the model differs by SGD noise only, so no exact equality is promised.
+    X, lam, R = synthetic(400, d=4, m=8, seed=4)
+    forms, _ = _three_forms(X, R)
+    Xc, yc = forms["c"][0]
+    perm = np.random.default_rng(0).permutation(len(yc))
+    a = small(max_iter=60).fit(X, R).predict_proba(X)[:, 1]
+    c = small(max_iter=60).fit(Xc[perm], yc[perm]).predict_proba(X)[:, 1]
+    assert np.abs(a - c).max() < 0.05
+    assert np.corrcoef(c, lam)[0, 1] > 0.95
+
+
+def test_stored_outcomes_of_each_form():
+    X, _, R = synthetic(60, d=3, m=4, seed=5)
+    R[0, :2] = np.nan
+    forms, _ = _three_forms(X, R)
+    stored = {k: small(neighbor_curves=5).fit(*args, **kw).neighbor_outcomes_
+              for k, (args, kw) in forms.items()}
+    np.testing.assert_array_equal(stored["a"], R.astype(np.float32))
+    # (b) and (c) keep counts, not the order of the samples: k ones of m observed
+    for name in "bc":
+        assert stored[name].shape == R.shape
+        np.testing.assert_array_equal(np.nansum(stored[name], axis=1), np.nansum(R, axis=1))
+        np.testing.assert_array_equal(np.isnan(stored[name]).sum(1), np.isnan(R).sum(1))
+        np.testing.assert_allclose(marginal_rewards(stored[name], 4, extrapolate="geometric"),
+                                   marginal_rewards(stored["a"], 4, extrapolate="geometric"))
+    # rates without counts, or with weights that are not counts, say nothing about the
+    # samples: the rate is stored (the plug-in curve), as for any soft label
+    rates = success_rate(R)
+    for kw in ({}, {"sample_weight": np.full(len(X), 0.5)}):
+        out = small(neighbor_curves=5).fit(X, rates, **kw).neighbor_outcomes_
+        np.testing.assert_array_equal(out, rates[:, None].astype(np.float32))
+    # hard labels without repeated rows: one sample per query
+    labels = np.nan_to_num(R[:, 2])
+    out = small(neighbor_curves=5).fit(X, labels).neighbor_outcomes_
+    np.testing.assert_array_equal(out, labels[:, None])
+
+
+def test_head_auto_reads_the_sample_counts_of_every_form():
+    X, _, R = synthetic(60, d=3, m=4, seed=6)
+    forms, _ = _three_forms(X, R)
+    for name, (args, kw) in forms.items():
+        assert small(head="auto").fit(*args, **kw).head_ == "beta", name
+    assert small(head="auto").fit(X, success_rate(R)).head_ == "point"  # rates, no counts
+    assert small(head="auto").fit(X, R[:, 0]).head_ == "point"  # one sample per query
+    with pytest.raises(ValueError, match="number of samples as sample_weight"):
+        small(head="beta").fit(X, success_rate(R))
+
+
+def test_sample_weight_equals_repeated_rows():
+    # One 0/1 label per row: an integer weight is that many repeated rows and a weight
+    # of 0 removes the row; the rows are grouped into queries either way.
+    rng = np.random.default_rng(7)
+    X, _, R = synthetic(120, d=3, m=4, seed=7)
+    forms, _ = _three_forms(X, R)
+    Xc, yc = forms["c"][0]
+    w = rng.integers(0, 4, size=len(yc))
+    keep = np.repeat(np.arange(len(yc)), w)
+    for head in ("point", "beta"):
+        weighted = small(head=head, neighbor_curves=5, max_budget=3).fit(Xc, yc, sample_weight=w)
+        repeated = small(head=head, neighbor_curves=5, max_budget=3).fit(Xc[keep], yc[keep])
+        np.testing.assert_array_equal(weighted.predict_proba(X), repeated.predict_proba(X))
+        np.testing.assert_allclose(weighted.transform(X), repeated.transform(X), atol=1e-12)
+    # the outcome matrix: weight 0 removes the query, weights 1 change nothing
+    w = np.ones(len(X))
+    w[::3] = 0
+    kept = small(max_budget=3, neighbor_curves=5)
+    np.testing.assert_array_equal(
+        kept.fit(X, R, sample_weight=w).predict_proba(X),
+        small(max_budget=3, neighbor_curves=5).fit(X[w > 0], R[w > 0]).predict_proba(X))
+    np.testing.assert_array_equal(small().fit(X, R, sample_weight=np.ones(len(X))).predict_proba(X),
+                                  small().fit(X, R).predict_proba(X))
+
+
+@pytest.mark.parametrize("head", ["point", "beta"])
+def test_sample_weight_is_a_repetition_of_the_query(head):
+    # one constant feature, full batches: a query of weight 3 and the same query three
+    # times are the same loss, so training reaches the same constant prediction
+    X = np.zeros((200, 1))
+    R = (np.random.default_rng(12).random((200, 4)) < np.r_[np.full(100, 0.9),
+                                                          np.full(100, 0.2)][:, None]) * 1.0
+    w = np.r_[np.full(100, 3), np.full(100, 1)]
+    # a fixed number of epochs: stopping on a loss that is equal up to rounding could
+    # stop the two fits at different epochs
+    params = dict(head=head, hidden_layer_sizes=(), max_iter=200, learning_rate_init=0.05,
+                  n_iter_no_change=1000, batch_size=1000)
+    weighted = small(**params).fit(X, R, sample_weight=w)
+    repeated = small(**params).fit(np.repeat(X, w, axis=0), np.repeat(R, w, axis=0))
+    np.testing.assert_allclose(weighted.predict_distribution(X[:1]),
+                               repeated.predict_distribution(X[:1]), rtol=1e-4)
+    rate = np.average(R.mean(axis=1), weights=w)
+    assert weighted.mean_success_rate_ == pytest.approx(rate)
+    if head == "point":  # the cross-entropy's minimiser is the weighted success rate
+        assert weighted.predict_proba(X[:1])[0, 1] == pytest.approx(rate, abs=1e-3)
+    unweighted = small(**params).fit(X, R).predict_proba(X[:1])[0, 1]
+    assert abs(unweighted - weighted.predict_proba(X[:1])[0, 1]) > 0.05
+
+
+def test_regressor_sample_weight():
+    X = np.zeros((200, 1))
+    R = np.zeros((200, 4))
+    R[:100] = 1.0
+    w = np.r_[np.full(100, 3.0), np.full(100, 1.0)]
+    reg = small(MarginalRewardRegressor, hidden_layer_sizes=(), max_iter=300,
+                learning_rate_init=0.05, tol=0.0, max_budget=2).fit(X, R, sample_weight=w)
+    # Delta_1 is the mean reward, 0.75 under the weights; Delta_2 = 0 for 0/1 queries
+    # that always or never succeed
+    np.testing.assert_allclose(reg.mean_marginal_rewards_, [0.75, 0.0])
+    np.testing.assert_allclose(reg.predict(X[:1])[0], [0.75, 0.0], atol=0.02)
+    # weight 0 removes a query; weights 1 change nothing
+    X, _, R = synthetic(120, d=3, m=4, seed=8)
+    w = np.ones(len(X))
+    w[::4] = 0
+    np.testing.assert_array_equal(
+        small(MarginalRewardRegressor).fit(X, R, sample_weight=w).predict(X),
+        small(MarginalRewardRegressor).fit(X[w > 0], R[w > 0]).predict(X))
+    np.testing.assert_array_equal(
+        small(MarginalRewardRegressor).fit(X, R, sample_weight=np.ones(len(X))).predict(X),
+        small(MarginalRewardRegressor).fit(X, R).predict(X))
+
+
+@pytest.mark.parametrize("cls", [SuccessProbClassifier, MarginalRewardRegressor])
+def test_sample_weight_containers_and_shape(cls):
+    X, _, R = synthetic(60, d=3, m=4, seed=9)
+    y = R[:, 0] if cls is SuccessProbClassifier else R
+    w = np.linspace(0.5, 2.0, len(X))
+    reference = small(cls, max_iter=5).fit(X, y, sample_weight=w).predict(X)
+    for container in (list, pd.Series):
+        pred = small(cls, max_iter=5).fit(X, y, sample_weight=container(w)).predict(X)
+        np.testing.assert_array_equal(pred, reference)
+    original = w.copy()
+    small(cls, max_iter=5).fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(w, original)  # not overwritten
+    for bad, match in ((w[:-1], "sample_weight"), (-w, "Negative"),
+                       (np.zeros(len(X)), "non-zero")):
+        with pytest.raises(ValueError, match=match):
+            small(cls, max_iter=5).fit(X, y, sample_weight=bad)
+
+
+def test_sample_weight_routed_with_metadata_routing():
+    from sklearn import config_context
+    from sklearn.model_selection import cross_validate
+
+    X, _, R = synthetic(150, d=3, m=4, seed=10)
+    rates, counts = success_rate(R), np.full(len(X), 4.0)
+    counts[::2] = 1.0
+    with config_context(enable_metadata_routing=True):
+        probe = small().set_fit_request(sample_weight=True)
+        pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), probe)
+        pipe.fit(X, rates, sample_weight=counts)
+        direct = small().fit(StandardScaler().fit_transform(X), rates, sample_weight=counts)
+        np.testing.assert_array_equal(pipe.predict_proba(X),
+                                      direct.predict_proba(StandardScaler().fit(X).transform(X)))
+        # the weights reach each fold's fit
+        res = cross_validate(
+            small().set_fit_request(sample_weight=True).set_score_request(sample_weight=True),
+            X, rates, params={"sample_weight": counts}, cv=KFold(3), return_estimator=True)
+        unweighted = cross_validate(small(), X, rates, cv=KFold(3), return_estimator=True)
+    train = np.setdiff1d(np.arange(len(X)), np.arange(50))
+    np.testing.assert_array_equal(
+        res["estimator"][0].predict_proba(X),
+        small().fit(X[train], rates[train], sample_weight=counts[train]).predict_proba(X))
+    assert not np.array_equal(res["estimator"][0].predict_proba(X),
+                              unweighted["estimator"][0].predict_proba(X))
+
+
+def test_classes_only_with_class_labels():
+    X, _, R = synthetic(60, d=3, m=4, seed=11)
+    from skadapt.scoring import NoClassLabelsError
+
+    with pytest.raises(AttributeError, match="not fitted"):
+        small().classes_
+    assert not hasattr(small(), "classes_")
+    for y in (R, success_rate(R)):
+        clf = small(max_iter=5).fit(X, y)
+        assert not hasattr(clf, "classes_")
+        with pytest.raises(NoClassLabelsError, match="0/1 label per sample"):
+            clf.classes_
+        with pytest.raises(ValueError):
+            clf.classes_
+        assert clf.predict(X).dtype == np.int64  # predict does not need class labels
+    clf = small(max_iter=5).fit(np.repeat(X, 4, axis=0), R.ravel())
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    # a probe pickled before target_form_ existed keeps its stored classes_
+    state = clf.__getstate__()
+    del state["target_form_"]
+    state["classes_"] = np.array([0, 1])
+    old = SuccessProbClassifier.__new__(SuccessProbClassifier)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.classes_, [0, 1])
 
 
 def test_classifier_outputs():
     X, lam, R = synthetic(300, m=16)
     clf = small(max_iter=60).fit(X, R)
     proba = clf.predict_proba(X)
-    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    assert not hasattr(clf, "classes_")  # fitted on an outcome matrix: no class labels
     np.testing.assert_allclose(proba.sum(1), 1.0)
     np.testing.assert_array_equal(clf.predict(X), (proba[:, 1] > 0.5).astype(int))
     np.testing.assert_allclose(clf.transform(X)[:, 0], proba[:, 1])
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
     assert clf.get_feature_names_out().tolist() == ["success_prob"]
-    assert clf.score(X, R) == np.mean(clf.predict(X) == (success_rate(R) > 0.5))
-    assert clf.score(X, R) > 0.8
+    # the default score is what the probe minimises: minus the soft log-loss of Eq. 7
+    assert clf.score(X, R) == pytest.approx(-probe_report(success_rate(R), proba[:, 1])["loss"])
     for out in (proba, clf.predict(X), clf.transform(X)):
         assert isinstance(out, np.ndarray)
 
@@ -795,6 +1049,14 @@ _SOFT_LABELS = (
         ),
         "check_transformer_general": _CURVES_CROSS_FITTED,
         "check_transformer_data_not_an_array": _CURVES_CROSS_FITTED,
+        **dict.fromkeys(
+            ["check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+             "check_sample_weights_shape", "check_sample_weights_not_overwritten"],
+            "feeds class labels {1, 2} with sample_weight; tested with 0/1 labels in "
+            "test_sample_weight_containers_and_shape"),
+        "check_sample_weight_equivalence_on_dense_data": (
+            "shuffles the weighted rows but not the repeated ones: the same loss in another "
+            "mini-batch order; equal in the same order (test_sample_weight_equals_repeated_rows)"),
     },
 )
 def test_beta_head_with_curves_passes_estimator_checks(estimator, check):
