@@ -34,6 +34,7 @@ _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
     "selection", "feedback", "persistence", "routing",
+    "scoring",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
