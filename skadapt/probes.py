@@ -620,14 +620,19 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
     def classes_(self):
         """``[0, 1]`` (failure, success), when fitted on one 0/1 label per sample."""
         state = self.__dict__
+        if "classes_" in state:  # set explicitly, or saved by skadapt <= 0.1.0
+            return state["classes_"]
         if "target_form_" not in state:
-            if "classes_" in state:  # pickled by skadapt <= 0.1.0
-                return state["classes_"]
             raise AttributeError(
                 f"This {type(self).__name__} instance is not fitted yet: it has no classes_.")
         if state["target_form_"] != "labels":
             raise NoClassLabelsError(self.target_form_)
         return np.array([0, 1])
+
+    @classes_.setter
+    def classes_(self, value):
+        # what skadapt <= 0.1.0 stored; skadapt.persistence restores attributes by setattr
+        self.__dict__["classes_"] = value
 
     # --------------------------------------------------- novelty and population curve
     def _after_fit(self, Z, outcomes, seed):

@@ -421,6 +421,12 @@ def test_classes_only_with_class_labels():
     old = SuccessProbClassifier.__new__(SuccessProbClassifier)
     old.__setstate__(state)
     np.testing.assert_array_equal(old.classes_, [0, 1])
+    # ... and so does one whose attributes are restored one by one (skadapt.persistence)
+    old = small()
+    for name, value in state.items():
+        if name != "_torch_state":
+            setattr(old, name, value)
+    np.testing.assert_array_equal(old.classes_, [0, 1])
 
 
 def test_classifier_outputs():
