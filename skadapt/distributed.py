@@ -772,6 +772,9 @@ batch_size, random_state, extra_config
         raise TypeError("queries must be a list of strings, not a single string")
     queries = list(queries)
     ids = _check_ids(ids, len(queries))
+    _check_resources(num_actors, num_cpus_per_actor, num_gpus_per_actor, max_shards)
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string, got {type(device).__name__}")
     if verifier_id is None and callable(verifier):
         verifier_id = verifier_identity(verifier)  # ValueError: pass verifier_id
     settings = {
@@ -787,9 +790,6 @@ batch_size, random_state, extra_config
                        **settings)
     references = run.references
     size = _shard_size(shard_size, int(batch_size))
-    _check_resources(num_actors, num_cpus_per_actor, num_gpus_per_actor, max_shards)
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string, got {type(device).__name__}")
     _import_ray()
     _import_pyarrow()
 
