@@ -47,6 +47,9 @@ def bin_edges(key, n_bins, strategy):
     (possible with ``strategy="uniform"``) is merged into the bin below it.
     """
     lo, hi = float(key.min()), float(key.max())
+    # more bins than keys leave bins empty (they would be merged anyway); the
+    # cap also keeps a huge n_bins from allocating its edges
+    n_bins = min(n_bins, key.size)
     if strategy == "quantile":
         edges = np.quantile(key, np.linspace(0.0, 1.0, n_bins + 1))
     else:

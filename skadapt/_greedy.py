@@ -268,6 +268,9 @@ def allocate_geometric(lam, total, max_budget, min_budget):
     rest = total - n * min_budget
     if rest <= 0 or max_budget == min_budget:
         return budgets
+    # no query can get more than all the units left: a tighter cap changes
+    # nothing and keeps a huge max_budget (10**20) inside int64
+    max_budget = min(max_budget, min_budget + rest)
     with np.errstate(divide="ignore"):
         a = np.log(lam)
         lq = np.log1p(-lam)

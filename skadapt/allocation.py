@@ -20,6 +20,7 @@ sent to the strong decoder. See ``docs/allocation.md``.
 """
 
 import dataclasses
+import math
 import numbers
 import warnings
 
@@ -36,9 +37,15 @@ from skadapt._compat import (
     validate_data,
 )
 from skadapt._validation import (
+    InputTypeError,
+    as_float_array,
+    check_array_memory,
     check_nonnegative_int,
     check_positive_int,
     check_probabilities,
+    check_reward_matrix,
+    format_value,
+    reject_complex,
     row_list,
 )
 from skadapt._versioning import VersionedPickleMixin
@@ -78,9 +85,14 @@ class BudgetOverrunWarning(UserWarning):
 
 def _check_total(total_budget, n, min_budget, max_budget):
     if isinstance(total_budget, (bool, np.bool_)) or not isinstance(total_budget, numbers.Real):
-        raise ValueError(f"total_budget must be a real number >= 0; got {total_budget!r}.")
-    if not np.isfinite(total_budget) or total_budget < 0:
+        raise InputTypeError(f"total_budget must be a real number >= 0; got {total_budget!r}.")
+    if not math.isfinite(float(total_budget)) or total_budget < 0:
         raise ValueError(f"total_budget must be a finite number >= 0; got {total_budget!r}.")
+    if total_budget >= n * max_budget + 1:  # before rounding: a huge value is shown as given
+        raise ValueError(
+            f"total_budget={format_value(total_budget)} units exceeds n_queries * max_budget = "
+            f"{n} * {max_budget} = {n * max_budget}: lower total_budget or raise max_budget."
+        )
     total = _greedy.total_units(total_budget, 1)
     if total < n * min_budget:
         raise ValueError(
@@ -115,10 +127,7 @@ def _monotone_eligible(delta, min_budget):
 
 
 def _as_marginal_matrix(marginal_rewards):
-    try:
-        delta = np.asarray(marginal_rewards, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"marginal_rewards must contain numbers: {exc}") from None
+    delta = as_float_array(marginal_rewards, "marginal_rewards")
     if delta.ndim != 2:
         raise ValueError(
             "marginal_rewards must be a 2-D array of shape (n_queries, max_budget); got "
@@ -470,6 +479,7 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self : GreedyAllocator
         """
         self._validate_params()
+        reject_complex(X)
         X = validate_data(self, X, dtype=np.float64)
         self.max_budget_ = self._resolve_bounds(X)
         return self
@@ -490,6 +500,7 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         """
         check_is_fitted(self)
         max_budget = self._bounds_at_transform()
+        reject_complex(X)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
         total = _greedy.total_units(self.budget, X.shape[0])
@@ -709,6 +720,7 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self : BinnedAllocator
         """
         self._validate_params()
+        reject_complex(X)
         X = validate_data(self, X, dtype=np.float64)
         max_budget = self.max_budget_ = self._resolve_bounds(X)
         n = X.shape[0]
@@ -717,6 +729,7 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         bins = _binned.assign_bins(self.bin_edges_, key)
         n_bins = self.n_bins_ = self.bin_edges_.size - 1
         self.bin_counts_ = np.bincount(bins, minlength=n_bins).astype(np.int64)
+        check_array_memory((n_bins, max_budget + 1), name="max_budget", value=max_budget)
         if y is None:
             sums = self._predicted_bin_sums(X, bins, n_bins, max_budget)
         else:
@@ -759,24 +772,18 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
     def _empirical_bin_sums(self, X, y, bins, n_bins, max_budget):
         from skadapt.targets import marginal_rewards
 
-        try:
-            R = np.asarray(y, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"y must hold numeric rewards: {exc}") from None
+        R = as_float_array(y, "y")
         if R.ndim == 1:
             R = R[:, None]
         if R.ndim != 2:
             raise ValueError(f"y must have shape (n_queries, n_samples); got shape {R.shape}.")
-        n_observed = (~np.isnan(R)).sum(axis=1)
+        R, n_observed = check_reward_matrix(R, name="y")
         delta = np.empty((R.shape[0], max_budget))
         full = np.flatnonzero(n_observed >= max_budget)
         if full.size:
             delta[full] = marginal_rewards(R[full], max_budget)
         short = np.flatnonzero(n_observed < max_budget)
         if short.size:
-            if (n_observed[short] == 0).any():
-                rows = short[n_observed[short] == 0]
-                raise ValueError(f"y has no observed (non-NaN) reward in row(s) {row_list(rows)}.")
             warnings.warn(
                 f"y has fewer than max_budget={max_budget} observed samples for {short.size} of "
                 f"{R.shape[0]} queries (as few as {int(n_observed[short].min())}); their marginal "
@@ -819,6 +826,7 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         check_is_fitted(self)
         self._bounds_at_transform()
         self._check_unchanged_since_fit()
+        reject_complex(X)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
         bins = _binned.assign_bins(self.bin_edges_, X[:, 0])

@@ -129,7 +129,7 @@ def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
     Parameters
     ----------
     n_queries : int, default=100
-        Number of queries.
+        Number of queries, at most :data:`MAX_QUERIES` (one million).
     mix : dict, default=None
         ``{(family, level): weight}``; cells are drawn with probability
         proportional to the weight. ``None`` uses :data:`DEFAULT_MIX`.
@@ -155,20 +155,26 @@ def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
     """
     from sklearn.utils import check_random_state
 
-    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) \
-            or n_queries < 0:
-        raise ValueError(f"n_queries must be an integer >= 0, got {n_queries!r}")
+    n_queries = _check_n_queries(n_queries)
     mix = DEFAULT_MIX if mix is None else dict(mix)
     cells = list(mix)
+    for cell in cells:
+        if not isinstance(cell, tuple) or len(cell) != 2:
+            raise ValueError(f"mix keys must be (family, level) pairs; got {cell!r}")
     for family, level in cells:
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}; choose from {sorted(FAMILIES)}")
         if level not in FAMILIES[family][1]:
             raise ValueError(f"family {family!r} has levels {FAMILIES[family][1]}, "
                              f"got {level!r}")
-    weights = np.array([mix[c] for c in cells], dtype=float)
-    if len(cells) == 0 or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError("mix needs non-negative weights with a positive sum")
+    try:
+        weights = np.array([mix[c] for c in cells], dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"mix weights must be numbers; got {list(mix.values())!r}") from None
+    if len(cells) == 0 or not np.isfinite(weights).all() or np.any(weights < 0) \
+            or weights.sum() <= 0:
+        raise ValueError("mix needs finite non-negative weights with a positive sum; got "
+                         f"{dict(zip(cells, weights.tolist()))}")
     rs = check_random_state(random_state)
     rng = np.random.default_rng(rs.randint(2 ** 31))
 
@@ -184,6 +190,23 @@ def make_arithmetic_tasks(n_queries=100, *, mix=None, random_state=None,
     if not as_frame:
         return rows
     return pd.DataFrame(rows, columns=["query", "answer", "family", "level"])
+
+
+# Largest n_queries of the generators: distinct queries are drawn one at a
+# time (about 10 s per 100,000), and far larger requests would run for hours or
+# exhaust the distinct queries of the families only after filling the memory.
+MAX_QUERIES = 1_000_000
+
+
+def _check_n_queries(n_queries):
+    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) \
+            or n_queries < 0:
+        raise ValueError(f"n_queries must be an integer >= 0, got {n_queries!r}")
+    if n_queries > MAX_QUERIES:
+        raise ValueError(
+            f"n_queries={n_queries} exceeds {MAX_QUERIES:,}, the most queries a generator "
+            "draws (queries are distinct and drawn one at a time)")
+    return int(n_queries)
 
 
 def _draw_distinct(n_queries, cells, weights, rng, draw, exhausted):
@@ -228,7 +251,7 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
     Parameters
     ----------
     n_queries : int, default=100
-        Number of queries.
+        Number of queries, at most :data:`MAX_QUERIES` (one million).
     families : list of str, default=None
         Families to draw from (keys of :data:`DIVERSE_FAMILIES`); ``None``: all.
     templates : list of str, default=None
@@ -258,9 +281,11 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
     """
     from sklearn.utils import check_random_state
 
-    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) \
-            or n_queries < 0:
-        raise ValueError(f"n_queries must be an integer >= 0, got {n_queries!r}")
+    n_queries = _check_n_queries(n_queries)
+    for name, value in (("families", families), ("templates", templates)):
+        if isinstance(value, str):
+            raise ValueError(f"{name} must be a list of names, not the string {value!r}; "
+                             f"write [{value!r}]")
     families = sorted(DIVERSE_FAMILIES) if families is None else list(families)
     templates = list(TEMPLATES) if templates is None else list(templates)
     for family in families:

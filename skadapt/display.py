@@ -309,12 +309,18 @@ class SuccessCalibrationDisplay:
         strategy : {"quantile", "uniform"}, default="quantile"
             Equal-count or equal-width bins of the predictions.
         """
+        from skadapt._validation import as_float_array, check_array_memory, check_positive_int
         from skadapt.targets import success_rate
 
-        y_true = np.asarray(y_true, dtype=float)
+        y_true = as_float_array(y_true, "y_true")
         if y_true.ndim == 2:
             y_true = success_rate(y_true)
-        y_prob = np.asarray(y_prob, dtype=float).ravel()
+        elif y_true.ndim != 1:
+            raise ValueError(f"y_true must be 1-D or 2-D, got shape {y_true.shape}")
+        elif not np.all(np.isfinite(y_true)) or np.any((y_true < 0) | (y_true > 1)):
+            raise ValueError("y_true must hold success rates in [0, 1] (or pass the 0/1 "
+                             "outcome matrix, NaN = missing sample)")
+        y_prob = as_float_array(y_prob, "y_prob").ravel()
         if y_true.shape != y_prob.shape:
             raise ValueError(
                 f"y_true has {y_true.shape[0]} queries but y_prob has {y_prob.shape[0]}"
@@ -323,8 +329,10 @@ class SuccessCalibrationDisplay:
             raise ValueError("no predictions to calibrate")
         if not np.all(np.isfinite(y_prob)) or np.any((y_prob < 0) | (y_prob > 1)):
             raise ValueError("y_prob must be probabilities in [0, 1]")
-        if n_bins < 1:
-            raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+        n_bins = check_positive_int(n_bins, "n_bins")
+        if strategy == "quantile":
+            n_bins = min(n_bins, y_prob.size)  # more quantile bins than queries are empty
+        check_array_memory((n_bins + 1,), name="n_bins", value=n_bins)
         if strategy == "quantile":
             edges = np.quantile(y_prob, np.linspace(0, 1, n_bins + 1))
         elif strategy == "uniform":
@@ -427,9 +435,10 @@ class AllocationByDifficultyDisplay:
                          min_budget=0, ax=None):
         """Allocate with :class:`~skadapt.GreedyAllocator` on predicted success
         probabilities at each budget and plot the shares per tertile."""
+        from skadapt._validation import check_probabilities
         from skadapt.allocation import GreedyAllocator
 
-        y_prob = np.asarray(y_prob, dtype=float).ravel()
+        y_prob = check_probabilities(np.ravel(y_prob), name="y_prob")
         if y_prob.size < 3:
             raise ValueError(f"need at least 3 queries for tertiles, got {y_prob.size}")
         # rank, so that ties still give three equal-count groups

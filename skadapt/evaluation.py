@@ -15,6 +15,14 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from skadapt._validation import (
+    as_float_array,
+    check_finite_number,
+    check_nonnegative_int,
+    check_positive_int,
+    check_reward_matrix,
+)
+
 METHODS = ("uniform", "online", "offline", "oracle")
 
 
@@ -70,9 +78,17 @@ def bootstrap_interval(values, *, n_resamples=1000, confidence=0.95,
     >>> bool(low < 0.5 < high)
     True
     """
-    values = np.asarray(values, dtype=float)
+    values = as_float_array(values, "values")
+    if values.ndim not in (1, 2):
+        raise ValueError(
+            f"values must be 1-D (n_queries,) or 2-D (n_curves, n_queries); got shape {values.shape}."
+        )
     if values.shape[-1] == 0:
-        raise ValueError("bootstrap_interval needs at least one query")
+        raise ValueError("values is empty: bootstrap_interval needs at least one query")
+    if not np.isfinite(values).all():
+        raise ValueError("values contains NaN or infinite values; every query needs a finite value.")
+    n_resamples = check_positive_int(n_resamples, "n_resamples")
+    confidence = check_finite_number(confidence, "confidence")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rng = check_random_state(random_state)
@@ -114,14 +130,21 @@ def allocation_budgets(rewards, predictions, budget, *, method, kind="success_pr
     from skadapt.allocation import BinnedAllocator, GreedyAllocator
     from skadapt.metrics import oracle_budgets
 
-    rewards = np.asarray(rewards, dtype=float)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    rewards, _ = check_reward_matrix(rewards, name="rewards")
     n = rewards.shape[0]
-    predictions = np.asarray(predictions, dtype=float)
-    if predictions.ndim == 1:
-        predictions = predictions.reshape(-1, 1)
+    predictions = _prediction_matrix(predictions, n, "predictions")
+    max_budget = check_positive_int(max_budget, "max_budget")
+    min_budget = check_nonnegative_int(min_budget, "min_budget")
+    budget = check_finite_number(budget, "budget")
+    if not min_budget <= budget <= max_budget:
+        raise ValueError(
+            f"budget={budget:g} must lie in [min_budget, max_budget] = [{min_budget}, {max_budget}]."
+        )
     if method == "uniform":
-        if float(budget) != int(budget):
-            raise ValueError(f"uniform best-of-k needs an integer budget, got {budget}")
+        if budget != int(budget):
+            raise ValueError(f"uniform best-of-k needs an integer budget, got {budget:g}")
         return np.full(n, int(budget))
     if method == "online":
         alloc = GreedyAllocator(budget, max_budget=max_budget, min_budget=min_budget,
@@ -130,10 +153,19 @@ def allocation_budgets(rewards, predictions, budget, *, method, kind="success_pr
     if method == "offline":
         if held_out is None:
             raise ValueError("method='offline' needs held_out=(predictions, rewards)")
-        pred_held, rewards_held = held_out
-        pred_held = np.asarray(pred_held, dtype=float)
-        if pred_held.ndim == 1:
-            pred_held = pred_held.reshape(-1, 1)
+        try:
+            pred_held, rewards_held = held_out
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"held_out must be a pair (predictions, rewards); got {type(held_out).__name__}"
+            ) from None
+        rewards_held = as_float_array(rewards_held, "held_out rewards")
+        pred_held = _prediction_matrix(pred_held, rewards_held.shape[0], "held_out predictions")
+        if pred_held.shape[1] != predictions.shape[1]:
+            raise ValueError(
+                f"held_out predictions have {pred_held.shape[1]} column(s) but predictions have "
+                f"{predictions.shape[1]}; both must come from the same probe"
+            )
         # the realized spend is reported (average_budget): no warning needed
         alloc = BinnedAllocator(budget, n_bins=n_bins, max_budget=max_budget,
                                 min_budget=min_budget, kind=kind, spend_tolerance=None)
@@ -142,7 +174,19 @@ def allocation_budgets(rewards, predictions, budget, *, method, kind="success_pr
     if method == "oracle":
         return np.asarray(oracle_budgets(rewards, budget, max_budget=max_budget,
                                          min_budget=min_budget)).ravel()
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def _prediction_matrix(predictions, n, name):
+    """Predictions as an (n, n_columns) float matrix: one row per query."""
+    predictions = as_float_array(predictions, name)
+    if predictions.ndim == 1:
+        predictions = predictions.reshape(-1, 1)
+    if predictions.ndim != 2 or predictions.shape[0] != n:
+        raise ValueError(
+            f"{name} must have one row per query, shape ({n},) or ({n}, n_columns); got "
+            f"shape {predictions.shape}"
+        )
+    return predictions
 
 
 def allocation_curves(rewards, predictions, *, budgets=(1, 2, 4, 8, 16),
@@ -198,12 +242,13 @@ def allocation_curves(rewards, predictions, *, budgets=(1, 2, 4, 8, 16),
     >>> curves[["method", "budget"]].values.tolist()
     [['uniform', 1], ['uniform', 4], ['online', 1], ['online', 4]]
     """
-    rewards = np.asarray(rewards, dtype=float)
-    if rewards.ndim != 2 or rewards.shape[0] == 0:
-        raise ValueError(f"rewards must be a non-empty 2-D array, got shape {rewards.shape}")
-    observed = np.sum(~np.isnan(rewards), axis=1)
+    rewards, observed = check_reward_matrix(rewards, name="rewards", binary=binary)
+    predictions = _prediction_matrix(predictions, rewards.shape[0], "predictions")
     if max_budget is None:
         max_budget = int(observed.min())
+    max_budget = check_positive_int(max_budget, "max_budget")
+    if isinstance(budgets, str) or np.ndim(budgets) != 1 or len(budgets) == 0:
+        raise ValueError(f"budgets must be a non-empty list of average budgets; got {budgets!r}")
     if max_budget > observed.min():
         raise ValueError(
             f"max_budget={max_budget} exceeds the {observed.min()} observed samples "

@@ -45,7 +45,13 @@ from scipy import special
 from sklearn.utils import Bunch, check_random_state
 
 from skadapt import _greedy, targets
-from skadapt._validation import check_positive_int, row_list
+from skadapt._validation import (
+    InputTypeError,
+    as_float_array,
+    check_positive_int,
+    check_probabilities,
+    row_list,
+)
 from skadapt.allocation import greedy_allocate, greedy_allocate_success_prob
 from skadapt.selection import _answer_codes, concave_envelope, majority_vote_curve
 
@@ -69,6 +75,9 @@ __all__ = [
 ]
 
 #: Columns of :func:`phase_evidence`.
+# Largest mean/min token log-probability accepted (0 up to rounding).
+_LOGPROB_SLACK = 1e-4
+
 EVIDENCE_FEATURES = ("mean_logprob", "min_logprob", "agreement", "n_distinct", "answered", "n_tokens")
 
 _MAX_ALL_ORDERS = 5040  # 7!
@@ -81,18 +90,16 @@ _CHUNK = 512  # queries per chunk when drawing random orders
 # --------------------------------------------------------------------------
 
 
-def _matrix(values, name, shape=None, allow_nan=True, allow_neg_inf=False):
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must contain numbers: {exc}") from None
+def _matrix(values, name, shape=None, allow_nan=True, allow_neg_inf=False, like="the other sample arrays",
+            maximum=None):
+    array = as_float_array(values, name)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(
             f"{name} must be a non-empty 2-D array of shape (n_queries, n_samples); got shape "
             f"{array.shape}."
         )
     if shape is not None and array.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} like the other sample arrays; got {array.shape}.")
+        raise ValueError(f"{name} must have shape {shape} like {like}; got {array.shape}.")
     bad = np.isposinf(array) if allow_neg_inf else np.isinf(array)
     if not allow_nan:
         bad |= np.isnan(array)
@@ -100,6 +107,15 @@ def _matrix(values, name, shape=None, allow_nan=True, allow_neg_inf=False):
         rows = np.flatnonzero(bad.any(axis=1))
         what = "infinite" if allow_nan else "NaN or infinite"
         raise ValueError(f"{name} contains {what} values in row(s) {row_list(rows)}.")
+    if maximum is not None:
+        low, high = maximum
+        out = (array < low) | (array > high)  # NaN compares False: missing stays allowed
+        if out.any():
+            rows = np.flatnonzero(out.any(axis=1))
+            raise ValueError(
+                f"{name} must lie in [{low:g}, {high:g}]; found {float(array[out][0])!r} in row(s) "
+                f"{row_list(rows)}."
+            )
     return array
 
 
@@ -170,10 +186,7 @@ class StoredSamples:
                 raise ValueError("answers needs reference (the true answer of each query).")
             self.answers = _matrix(answers, "answers")
             shape = self.answers.shape
-            try:
-                ref = np.asarray(reference, dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"reference must contain numbers: {exc}") from None
+            ref = as_float_array(reference, "reference").reshape(-1)
             if ref.shape[0] != shape[0]:
                 raise ValueError(
                     f"reference must have shape (n_queries,) = ({shape[0]},); got {ref.shape[0]} entries."
@@ -183,7 +196,7 @@ class StoredSamples:
         if outcomes is None:
             self.outcomes = (self.codes == 0).astype(np.float64)
         else:
-            R = _matrix(outcomes, "outcomes", shape)
+            R = _matrix(outcomes, "outcomes", shape, like="answers")
             bad = ~np.isnan(R) & (R != 0) & (R != 1)
             if bad.any():
                 raise ValueError(
@@ -192,11 +205,15 @@ class StoredSamples:
                 )
             self.outcomes = np.nan_to_num(R, nan=0.0)
         shape = self.outcomes.shape
+        # log-probabilities are <= 0 (a little slack for rounding); token counts >= 0
         self.mean_logprob = None if mean_logprob is None else _matrix(
-            mean_logprob, "mean_logprob", shape, allow_neg_inf=True)
+            mean_logprob, "mean_logprob", shape, allow_neg_inf=True, like="outcomes",
+            maximum=(-np.inf, _LOGPROB_SLACK))
         self.min_logprob = None if min_logprob is None else _matrix(
-            min_logprob, "min_logprob", shape, allow_neg_inf=True)
-        self.n_tokens = None if n_tokens is None else _matrix(n_tokens, "n_tokens", shape)
+            min_logprob, "min_logprob", shape, allow_neg_inf=True, like="outcomes",
+            maximum=(-np.inf, _LOGPROB_SLACK))
+        self.n_tokens = None if n_tokens is None else _matrix(
+            n_tokens, "n_tokens", shape, like="outcomes", maximum=(0, np.inf))
         self.n_queries, self.n_samples = shape
         self.random_state = random_state
         self.n_permutations = n_permutations
@@ -228,7 +245,8 @@ class StoredSamples:
         for key in keys:
             value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
             if value is not None and rows is not None:
-                value = np.asarray(value)[rows]
+                value = np.asarray(value)
+                value = value[_check_rows(rows, value.shape[0])]
             arrays[key] = value
         for key in ("mean_logprob", "min_logprob"):
             if arrays[key] is not None and np.isnan(np.asarray(arrays[key], dtype=float)).all():
@@ -278,7 +296,7 @@ class StoredSamples:
         -------
         samples : StoredSamples
         """
-        rows = np.asarray(rows)
+        rows = _check_rows(rows, self.n_queries)
         pick = (lambda a: None if a is None else a[rows])
         return StoredSamples(
             self.outcomes[rows], pick(self.answers), pick(self.reference),
@@ -442,9 +460,30 @@ class FeedbackResult:
                 f"{quality}, rounds={self.rounds:.2f})")
 
 
+def _check_rows(rows, n, name="rows"):
+    """Row indices (int or a boolean mask of length n) as an int array, checked."""
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise ValueError(f"{name} as a boolean mask must have shape ({n},); got {rows.shape}.")
+        rows = np.flatnonzero(rows)
+    elif rows.size == 0:
+        rows = rows.astype(np.intp)
+    elif rows.dtype.kind not in "iu":
+        raise InputTypeError(f"{name} must hold integer indices or a boolean mask; got dtype {rows.dtype}.")
+    if rows.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {rows.shape}.")
+    if rows.size == 0:
+        raise ValueError(f"{name} is empty: keep at least one query.")
+    bad = (rows < -n) | (rows >= n)
+    if bad.any():
+        raise ValueError(f"{name} holds {int(rows[bad][0])}, outside the {n} queries.")
+    return rows
+
+
 def _check_samples(samples):
     if not isinstance(samples, StoredSamples):
-        raise ValueError(
+        raise InputTypeError(
             f"samples must be a StoredSamples instance (skadapt.feedback.StoredSamples); got "
             f"{type(samples).__name__}."
         )
@@ -475,7 +514,9 @@ def _exact(policy, samples, budgets, params, curves=None):
 
 
 def _check_budget(budget, low, high, n, name="budget"):
-    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real) or not math.isfinite(budget):
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real):
+        raise InputTypeError(f"{name} must be a finite number; got {budget!r}.")
+    if not math.isfinite(budget):
         raise ValueError(f"{name} must be a finite number; got {budget!r}.")
     if not low <= budget <= high:
         raise ValueError(f"{name}={budget} must lie in [{low}, {high}] (samples per query).")
@@ -493,7 +534,7 @@ def _check_cap(max_budget, m, name="max_budget", low=1):
 
 def _check_probability(value, name, *, open_low=False):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}.")
+        raise InputTypeError(f"{name} must be a number in [0, 1]; got {value!r}.")
     if not (0 < value <= 1 if open_low else 0 <= value <= 1):
         raise ValueError(f"{name} must lie in {'(0, 1]' if open_low else '[0, 1]'}; got {value!r}.")
     return float(value)
@@ -545,23 +586,21 @@ def phase_evidence(answers_seen, mean_logprob_seen=None, min_logprob_seen=None, 
     >>> phase_evidence([[4, 4, 5, np.nan]], [[-0.1, -0.3, -0.2, -0.2]])
     array([[-0.2 ,  0.  ,  0.5 ,  2.  ,  0.75,  0.  ]])
     """
-    try:
-        a = np.asarray(answers_seen, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"answers_seen must contain numbers: {exc}") from None
+    a = as_float_array(answers_seen, "answers_seen")
     if a.ndim < 1 or a.shape[-1] == 0:
         raise ValueError(f"answers_seen must have shape (..., r) with r >= 1; got {a.shape}.")
     r = a.shape[-1]
     out = np.zeros(a.shape[:-1] + (len(EVIDENCE_FEATURES),))
-    for col, values, reduce in ((0, mean_logprob_seen, "mean"), (1, min_logprob_seen, "min"),
-                                (5, n_tokens_seen, "mean")):
+    for col, values, reduce, name in ((0, mean_logprob_seen, "mean", "mean_logprob_seen"),
+                                      (1, min_logprob_seen, "min", "min_logprob_seen"),
+                                      (5, n_tokens_seen, "mean", "n_tokens_seen")):
         if values is None:
             continue
-        values = np.asarray(values, dtype=np.float64)
+        values = as_float_array(values, name)
         if values.shape != a.shape:
             raise ValueError(
                 f"{EVIDENCE_FEATURES[col]} of the seen samples must have the shape of answers_seen "
-                f"{a.shape}; got {values.shape}."
+                f"{a.shape}; got {values.shape} in {name}."
             )
         out[..., col] = _nan_reduce(values, reduce)
     same = a[..., :, None] == a[..., None, :]  # NaN equals nothing
@@ -662,11 +701,12 @@ def one_shot(samples, predictions, budget, *, kind="success_prob", max_budget=No
                 f"predictions must have shape (n_queries,) = ({n},) with kind='success_prob'; got "
                 f"{np.shape(predictions)}."
             )
+        predictions = check_probabilities(predictions, name="predictions")
         cap = _check_cap(max_budget, m)
         total = _check_budget(budget, 0, cap, n)
         budgets = greedy_allocate_success_prob(predictions, total, max_budget=cap, min_budget=min_budget)
     elif kind == "marginal":
-        delta = np.asarray(predictions, dtype=np.float64)
+        delta = as_float_array(predictions, "predictions")
         if delta.ndim != 2 or delta.shape[0] != n:
             raise ValueError(
                 f"predictions must have shape (n_queries, max_budget) = ({n}, max_budget) with "
@@ -772,7 +812,7 @@ def _predict(predictor, Z):
     elif callable(predictor):
         out = predictor(Z)
     else:
-        raise ValueError(
+        raise InputTypeError(
             "predictor must be a fitted scikit-learn classifier (predict_proba), regressor "
             f"(predict) or a callable; got {type(predictor).__name__}."
         )
@@ -1411,6 +1451,8 @@ def sweep_policy(policy, samples, param, values, **kwargs):
     >>> sweep_policy(adaptive_consistency, samples, "max_samples", [1, 3])["avg_samples"].tolist()
     [1.0, 3.0]
     """
+    if isinstance(values, str) or len(values) == 0:
+        raise ValueError(f"values must be a non-empty list of values of {param}; got {values!r}.")
     rows = []
     for value in values:
         result = policy(samples, **{param: value}, **kwargs)
@@ -1445,12 +1487,14 @@ def quality_at_spend(avg_samples, quality, target):
     >>> quality_at_spend([1, 2, 4, 3], [0.5, 0.6, 0.9, 0.5], [1.5, 3, 5])
     array([0.55, 0.75,  nan])
     """
-    x = np.asarray(avg_samples, dtype=np.float64).ravel()
-    y = np.asarray(quality, dtype=np.float64).ravel()
+    x = as_float_array(avg_samples, "avg_samples").ravel()
+    y = as_float_array(quality, "quality").ravel()
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"avg_samples and quality must be non-empty and of equal length; got {x.size} and {y.size}.")
     keep = np.isfinite(x) & np.isfinite(y)
-    t = np.asarray(target, dtype=np.float64)
+    t = as_float_array(target, "target")
+    if not np.isfinite(t).all():
+        raise ValueError(f"target must hold finite average spends; got {target!r}.")
     if not keep.any():
         return float("nan") if t.ndim == 0 else np.full(t.shape, np.nan)
     order = np.lexsort((-y[keep], x[keep]))
@@ -1526,7 +1570,14 @@ def compare_policies(samples, budgets, *, success_prob=None, predictor=None, X=N
     """
     samples = _check_samples(samples)
     m = samples.n_samples
-    budgets = [float(b) for b in np.atleast_1d(np.asarray(budgets, dtype=np.float64))]
+    budgets = [float(b) for b in np.atleast_1d(as_float_array(budgets, "budgets"))]
+    if success_prob is not None:
+        if np.shape(success_prob)[:1] != (samples.n_queries,):
+            raise ValueError(
+                f"success_prob must have shape (n_queries,) = ({samples.n_queries},); got "
+                f"{np.shape(success_prob)}."
+            )
+        success_prob = check_probabilities(success_prob, name="success_prob")
     if ac_caps is None:
         ac_caps = sorted({c for c in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if c < m} | {m})
     if prices is None:

@@ -23,8 +23,6 @@ Model selection
     the budgets of an allocator on a reward matrix passed as ``y``.
 """
 
-import math
-import numbers
 
 import numpy as np
 from scipy.special import xlogy
@@ -32,6 +30,8 @@ from sklearn.utils import Bunch
 
 from skadapt import targets
 from skadapt._validation import (
+    as_float_array,
+    check_finite_number,
     check_int_per_row,
     check_nonnegative_int,
     check_positive_int,
@@ -53,16 +53,21 @@ __all__ = [
 ]
 
 
-def _check_finite_scalar(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}.")
-    return float(value)
+def _check_default(default, binary):
+    """``default`` as a float; a success probability (in [0, 1]) for binary rewards."""
+    default = check_finite_number(default, "default")
+    if binary and not 0.0 <= default <= 1.0:
+        raise ValueError(
+            f"default must lie in [0, 1]: it is the success credited to a query given no "
+            f"sample, a probability for binary rewards; got {default!r}."
+        )
+    return default
 
 
 def _per_query_at_budgets(R, budgets, default, binary, name="R"):
     """Exact per-query value of best-of-budgets[i], with ``default`` where the budget is 0."""
     R, n_observed = check_reward_matrix(R, name=name, binary=binary)
-    default = _check_finite_scalar(default, "default")
+    default = _check_default(default, binary)
     budgets = check_int_per_row(
         budgets, R.shape[0], name="budgets", minimum=0, maximum=n_observed,
         maximum_name=f"the number of observed samples of that row of {name}",
@@ -254,7 +259,7 @@ def oracle_budgets(R, budget, *, max_budget, min_budget=0, method="greedy", n_bi
         raise ValueError(f"method must be 'greedy' or 'binned'; got {method!r}.")
     max_budget = check_positive_int(max_budget, "max_budget")
     min_budget = check_nonnegative_int(min_budget, "min_budget")
-    budget = _check_finite_scalar(budget, "budget")
+    budget = check_finite_number(budget, "budget")
     if min_budget > max_budget:
         raise ValueError(f"min_budget={min_budget} exceeds max_budget={max_budget}.")
     if not min_budget <= budget <= max_budget:
@@ -322,7 +327,7 @@ def routing_reward(R_strong, R_weak, routed):
     0.5
     """
     strong, weak = _routing_means(R_strong, R_weak)
-    routed = check_int_per_row(np.asarray(routed, dtype=float), strong.shape[0], name="routed",
+    routed = check_int_per_row(routed, strong.shape[0], name="routed",
                                minimum=0, maximum=1, maximum_name="1 = strong decoder")
     return float(np.where(routed == 1, strong, weak).mean())
 
@@ -362,7 +367,7 @@ def random_routing(R_strong, R_weak, fraction):
     array([0.25, 0.5 , 0.75])
     """
     strong, weak = _routing_means(R_strong, R_weak)
-    fractions = np.asarray(fraction, dtype=float)
+    fractions = as_float_array(fraction, "fraction")
     if not np.isfinite(fractions).all() or (fractions < 0).any() or (fractions > 1).any():
         raise ValueError(f"fraction must lie in [0, 1]; got {fraction!r}.")
     n = strong.shape[0]
@@ -372,8 +377,8 @@ def random_routing(R_strong, R_weak, fraction):
 
 
 def _check_curve(x, y, x_name, y_name):
-    x = np.asarray(x, dtype=float).ravel()
-    y = np.asarray(y, dtype=float).ravel()
+    x = as_float_array(x, x_name).ravel()
+    y = as_float_array(y, y_name).ravel()
     if x.shape != y.shape:
         raise ValueError(f"{x_name} and {y_name} must have the same length; got {x.size} and {y.size}.")
     if x.size == 0:
@@ -459,8 +464,8 @@ def compute_savings(budgets, quality, uniform_budgets, uniform_quality):
     >>> s.quality_gain
     array([0.1, 0.2])
     """
-    b = np.asarray(budgets, dtype=float).ravel()
-    q = np.asarray(quality, dtype=float).ravel()
+    b = as_float_array(budgets, "budgets").ravel()
+    q = as_float_array(quality, "quality").ravel()
     if b.shape != q.shape:
         raise ValueError(f"budgets and quality must have the same length; got {b.size} and {q.size}.")
     if not (np.isfinite(b).all() and np.isfinite(q).all()):
@@ -529,8 +534,8 @@ def probe_report(y_true, y_pred, *, loss="auto", split="each"):
         raise ValueError(f"loss must be 'auto', 'log_loss' or 'squared_error'; got {loss!r}.")
     if split not in ("each", "true"):
         raise ValueError(f"split must be 'each' or 'true'; got {split!r}.")
-    y_true = np.asarray(y_true, dtype=float)
-    y_pred = np.asarray(y_pred, dtype=float)
+    y_true = as_float_array(y_true, "y_true")
+    y_pred = as_float_array(y_pred, "y_pred")
     if y_true.ndim == 2 and y_true.shape[1] == 1 and loss != "squared_error":
         y_true = y_true[:, 0]
     if y_pred.ndim == 2 and y_pred.shape[1] == 1 and y_true.ndim == 1:
@@ -576,8 +581,8 @@ def _soft_log_loss(y, p):
 
 
 def _pgr_curve(strong_fractions, quality, weak_quality, strong_quality):
-    weak_quality = _check_finite_scalar(weak_quality, "weak_quality")
-    strong_quality = _check_finite_scalar(strong_quality, "strong_quality")
+    weak_quality = check_finite_number(weak_quality, "weak_quality")
+    strong_quality = check_finite_number(strong_quality, "strong_quality")
     if strong_quality == weak_quality:
         raise ValueError("strong_quality equals weak_quality: the performance gap is zero, PGR is undefined.")
     x, y = _check_curve(strong_fractions, quality, "strong_fractions", "quality")
@@ -665,7 +670,7 @@ def cpt(strong_fractions, quality, level, *, weak_quality, strong_quality):
     >>> round(cpt([0.25, 0.5], [0.75, 0.8], 0.5, weak_quality=0.6, strong_quality=0.8), 6)
     0.166667
     """
-    level = _check_finite_scalar(level, "level")
+    level = check_finite_number(level, "level")
     if not 0 < level <= 1:
         raise ValueError(f"level must lie in (0, 1] (0.5 for CPT(50%)); got {level}.")
     x, pgr = _pgr_curve(strong_fractions, quality, weak_quality, strong_quality)
@@ -741,8 +746,8 @@ def make_allocation_scorer(metric="success", *, cost_per_unit=0.0, default=0.0):
     """
     if metric not in ("success", "reward"):
         raise ValueError(f"metric must be 'success' or 'reward'; got {metric!r}.")
-    cost_per_unit = _check_finite_scalar(cost_per_unit, "cost_per_unit")
+    cost_per_unit = check_finite_number(cost_per_unit, "cost_per_unit")
     if cost_per_unit < 0:
         raise ValueError(f"cost_per_unit must be >= 0; got {cost_per_unit}.")
-    default = _check_finite_scalar(default, "default")
+    default = _check_default(default, binary=metric == "success")
     return _AllocationScorer(metric, cost_per_unit, default)

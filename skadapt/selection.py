@@ -29,7 +29,7 @@ import numpy as np
 
 from skadapt import datasets, targets
 from skadapt._greedy import project_nonincreasing
-from skadapt._validation import check_positive_int
+from skadapt._validation import as_float_array, check_positive_int, row_list
 
 __all__ = [
     "majority_vote_curve",
@@ -116,11 +116,8 @@ def majority_vote_curve(answers, reference):
 
 
 def _answer_inputs(answers, reference):
-    try:
-        answers = np.asarray(answers, dtype=np.float64)
-        reference = np.asarray(reference, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"answers and reference must hold numbers: {exc}") from None
+    answers = as_float_array(answers, "answers")
+    reference = as_float_array(reference, "reference").reshape(-1)
     if answers.ndim != 2 or answers.shape[0] == 0 or answers.shape[1] == 0:
         raise ValueError(
             f"answers must be a non-empty 2-D array of shape (n_queries, n_samples); got shape "
@@ -130,6 +127,18 @@ def _answer_inputs(answers, reference):
         raise ValueError(
             f"reference must have shape (n_queries,) = ({answers.shape[0]},) to match answers; "
             f"got {reference.shape[0]} entries."
+        )
+    if not np.isfinite(reference).all():
+        rows = np.flatnonzero(~np.isfinite(reference))
+        raise ValueError(
+            f"reference contains NaN or infinite values at row(s) {row_list(rows)}; every query "
+            "needs its true answer."
+        )
+    if np.isinf(answers).any():
+        rows = np.flatnonzero(np.isinf(answers).any(axis=1))
+        raise ValueError(
+            f"answers contains infinite values in row(s) {row_list(rows)}; use NaN for a sample "
+            "without an answer."
         )
     return answers, reference
 
@@ -326,10 +335,7 @@ def concave_envelope(curve, *, marginal_rewards=False):
     >>> concave_envelope([[0.6, 0.6, 0.7, 0.7, 1.0]], marginal_rewards=True)
     array([[0.6, 0.1, 0.1, 0.1, 0.1]])
     """
-    try:
-        curve = np.asarray(curve, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"curve must contain numbers: {exc}") from None
+    curve = as_float_array(curve, "curve")
     if curve.ndim != 2 or curve.shape[0] == 0 or curve.shape[1] == 0:
         raise ValueError(
             f"curve must be a non-empty 2-D array of shape (n_queries, max_budget); got shape "

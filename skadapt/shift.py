@@ -101,10 +101,14 @@ def split_samples(R, n_allocate=None):
     >>> a.tolist(), s.tolist()
     ([[0.0, 1.0], [4.0, 5.0]], [[2.0, 3.0], [6.0, 7.0]])
     """
-    R = np.asarray(R, dtype=float)
+    from skadapt._validation import as_float_array
+
+    R = as_float_array(R, "R")
     if R.ndim != 2 or R.shape[1] < 2:
         raise ValueError("R must be 2-D with at least 2 samples per query, got shape "
                          f"{R.shape}")
+    if R.shape[0] == 0:
+        raise ValueError("R is empty (0 queries); need at least one query")
     m = R.shape[1]
     if n_allocate is None:
         n_allocate = m // 2
@@ -148,9 +152,11 @@ def split_sample_oracle(R_allocate, budget, *, max_budget, min_budget=0):
     >>> split_sample_oracle(R, 1, max_budget=2).tolist()
     [1, 2, 0]
     """
+    from skadapt._validation import check_positive_int, check_reward_matrix
     from skadapt.metrics import oracle_budgets
 
-    R_allocate = np.asarray(R_allocate, dtype=float)
+    R_allocate, _ = check_reward_matrix(R_allocate, name="R_allocate")
+    max_budget = check_positive_int(max_budget, "max_budget")
     binary = bool(np.all(np.isin(R_allocate[~np.isnan(R_allocate)], (0.0, 1.0))))
     extrapolate = "geometric" if binary and max_budget > R_allocate.shape[1] else None
     return oracle_budgets(R_allocate, budget, max_budget=max_budget,
@@ -274,8 +280,10 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     from skadapt.evaluation import bootstrap_interval, per_query_value
     from skadapt.metrics import compute_savings
 
+    from skadapt._validation import as_float_array
+
     X = np.asarray(X)
-    R = np.asarray(R, dtype=float)
+    R = as_float_array(R, "R")
     if R.ndim != 2 or len(R) != len(X):
         raise ValueError(f"R must be 2-D with one row per query of X ({len(X)}), got "
                          f"shape {R.shape}")
@@ -285,7 +293,12 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
             raise ValueError(f"groups must have shape ({len(X)},), got {groups.shape}")
     R_allocate, R_score = split_samples(R, n_allocate)
     max_budget = R_score.shape[1]
-    budgets = [int(b) for b in budgets]
+    from skadapt._validation import check_nonnegative_int, check_positive_int
+
+    if isinstance(budgets, str) or np.ndim(budgets) != 1:
+        raise ValueError(f"budgets must be a list of integers, got {budgets!r}")
+    budgets = [check_positive_int(b, "each entry of budgets") for b in budgets]
+    min_budget = check_nonnegative_int(min_budget, "min_budget")
     if not budgets or min(budgets) < max(1, min_budget) or max(budgets) > max_budget:
         raise ValueError(f"budgets must lie in [{max(1, min_budget)}, {max_budget}] "
                          f"(the scoring samples per query), got {budgets}")

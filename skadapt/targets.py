@@ -24,10 +24,13 @@ import numpy as np
 from scipy.special import expit
 
 from skadapt._validation import (
+    as_float_array,
+    check_array_memory,
     check_int_per_row,
     check_positive_int,
     check_probabilities,
     check_reward_matrix,
+    format_value,
     row_list,
 )
 
@@ -48,17 +51,15 @@ _CHUNK_ROWS = 8192
 
 def _check_k(k, n_observed, name="k"):
     """k as an (n,) int array with 1 <= k[i] <= n_observed[i]."""
-    n = n_observed.shape[0]
-    k = check_int_per_row(k, n, name=name, minimum=1)
-    too_large = np.flatnonzero(k > n_observed)
-    if too_large.size:
-        row = too_large[0]
-        raise ValueError(
-            f"{name} exceeds the number of observed samples in row(s) {row_list(too_large)} "
-            f"(row {row}: {name}={k[row]} but only {n_observed[row]} observed sample(s)). "
+    def too_large(rows, row, value, limit):
+        return (
+            f"{name} exceeds the number of observed samples in row(s) {rows} "
+            f"(row {row}: {name}={value} but only {limit} observed sample(s)). "
             f"An exact estimate of best-of-{name} needs at least {name} samples per query."
         )
-    return k
+
+    return check_int_per_row(k, n_observed.shape[0], name=name, minimum=1, maximum=n_observed,
+                             maximum_message=too_large)
 
 
 def success_rate(R):
@@ -348,6 +349,7 @@ def marginal_rewards(R, max_budget, *, extrapolate=None):
             "extrapolate='geometric' for binary rewards."
         )
     n = R.shape[0]
+    check_array_memory((n, max_budget), name="max_budget", value=max_budget)
     delta = np.empty((n, max_budget))
     exact = np.flatnonzero(~short)
     if exact.size:
@@ -453,6 +455,7 @@ def geometric_marginal_rewards(success_prob, max_budget):
     """
     lam = check_probabilities(success_prob, name="success_prob")
     max_budget = check_positive_int(max_budget, "max_budget")
+    check_array_memory((lam.shape[0], max_budget), name="max_budget", value=max_budget)
     j = np.arange(max_budget)
     # np.power gives 0**0 == 1, so lam == 1 yields [1, 0, 0, ...].
     return lam[:, None] * np.power(1.0 - lam[:, None], j[None, :])
@@ -526,10 +529,8 @@ def beta_marginal_rewards(mean, concentration, max_budget):
     """
     mean = check_probabilities(mean, name="mean")
     max_budget = check_positive_int(max_budget, "max_budget")
-    try:
-        concentration = np.asarray(concentration, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"concentration must contain numbers: {exc}") from None
+    check_array_memory((mean.shape[0], max_budget), name="max_budget", value=max_budget)
+    concentration = as_float_array(concentration, "concentration")
     if concentration.ndim == 2 and concentration.shape[1] == 1:
         concentration = concentration[:, 0]
     if concentration.ndim > 1 or (
@@ -544,7 +545,7 @@ def beta_marginal_rewards(mean, concentration, max_budget):
     if bad.any():
         rows = np.flatnonzero(bad)
         raise ValueError(
-            f"concentration must be >= 0 (inf allowed); found {concentration[bad][0]!r} at "
+            f"concentration must be >= 0 (inf allowed); found {format_value(concentration[bad][0])} at "
             f"index {row_list(rows)}."
         )
     point = np.isinf(concentration)
