@@ -689,6 +689,11 @@ class _AllocationScorer:
         budgets = np.asarray(estimator.transform(X), dtype=float)
         if budgets.ndim == 2 and budgets.shape[1] == 1:
             budgets = budgets[:, 0]
+        if np.ndim(y) != 2 or len(y) != len(budgets):
+            raise ValueError(
+                f"y must be the (n_queries, n_samples) reward matrix of the {len(budgets)} "
+                f"queries of X; got shape {np.shape(y)}"
+            )
         score = (expected_success if self.metric == "success" else expected_reward)(
             y, budgets, default=self.default)
         return float(score - self.cost_per_unit * budgets.mean())

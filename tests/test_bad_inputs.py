@@ -16,6 +16,7 @@ of ``BinnedAllocator`` on a million queries, the spend guard on shifted data.
 """
 
 import functools
+import os
 import re
 import tracemalloc
 import warnings
@@ -236,6 +237,8 @@ CASES = [
     ("scorer-cost-neg", lambda: metrics.make_allocation_scorer(cost_per_unit=-1), ValueError, r"cost_per_unit must be >= 0"),
     ("scorer-cost-nan", lambda: metrics.make_allocation_scorer(cost_per_unit=np.nan), ValueError, r"cost_per_unit must be a finite number"),
     ("scorer-default-2", lambda: metrics.make_allocation_scorer("success", default=2.0), ValueError, r"default must lie in \[0, 1\]"),
+    ("scorer-y-rows", lambda: metrics.make_allocation_scorer()(fitted("greedy"), P[:, None], R[:2]), ValueError, r"y must be the \(n_queries, n_samples\) reward matrix of the 6 queries of X; got shape \(2, 4\)"),
+    ("scorer-y-1d", lambda: metrics.make_allocation_scorer()(fitted("greedy"), P[:, None], R[:, 0]), ValueError, r"y must be the \(n_queries, n_samples\) reward matrix .*got shape \(6,\)"),
     # ---- skadapt.allocation (functions)
     ("greedy_allocate-1d", lambda: allocation.greedy_allocate([0.5, 0.2], 1), ValueError, r"marginal_rewards must be a 2-D array"),
     ("greedy_allocate-empty", lambda: allocation.greedy_allocate(np.empty((0, 3)), 0), ValueError, r"marginal_rewards is empty"),
@@ -677,7 +680,9 @@ def test_generators_refuse_more_queries_than_they_draw():
 
 # ------------------------------------------------------------------ hypothesis fuzz
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# SKADAPT_HYPOTHESIS_EXAMPLES=2000 for a deeper (slow) search, as in test_allocation.py
+FUZZ = settings(max_examples=int(os.environ.get("SKADAPT_HYPOTHESIS_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
@@ -758,3 +763,21 @@ def test_fuzz_huge_max_budget_changes_no_allocation(min_budget, extra, huge):
                                                     min_budget=min_budget)
     big = allocation.greedy_allocate_success_prob(lam, total, max_budget=huge, min_budget=min_budget)
     np.testing.assert_array_equal(exact, big)
+
+
+@FUZZ
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+                  elements=st.one_of(st.sampled_from([0.0, 1.0, np.nan]), ANY_FLOAT)),
+       st.integers(-2, 5))
+def test_fuzz_reward_matrices_are_checked_or_scored(R_any, k):
+    # every outcome: a ValueError naming R or k, or finite values in range; nothing else
+    for call, lo, hi in ((lambda: targets.pass_at_k(R_any, k), 0, 1),
+                         (lambda: targets.expected_max_reward(R_any, k), -np.inf, np.inf),
+                         (lambda: targets.marginal_rewards(R_any, k), -np.inf, np.inf),
+                         (lambda: metrics.expected_success(R_any, k), 0, 1)):
+        try:
+            out = np.asarray(call())
+        except ValueError as exc:
+            assert re.match(r"(R|k|max_budget|budgets)[ =]", str(exc)), str(exc)
+            continue
+        assert np.isfinite(out).all() and (out >= lo).all() and (out <= hi).all()
