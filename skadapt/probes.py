@@ -52,7 +52,7 @@ from ._torch_mlp import (
     train_module,
 )
 from ._target_forms import NoClassLabelsError, group_rows, success_targets
-from ._validation import check_positive_int
+from ._validation import check_positive_int, reject_complex
 from ._versioning import VersionedPickleMixin
 from .targets import beta_marginal_rewards, marginal_rewards
 
@@ -66,6 +66,56 @@ _Z_LIMIT = 1e6
 _NOVELTY_MAX_ROWS = 5000
 _NOVELTY_REFERENCE_ROWS = 1000
 
+
+
+# Rows of X read at a time in float64 when standardizing (16 MiB per chunk): peak
+# memory of a fit is the float32 standardized copy plus a few chunks, not several
+# float64 copies of X. Data up to 64 MiB in float64 are processed whole, as before
+# (the same floating-point results).
+_CHUNK_BYTES = 1 << 24
+_WHOLE_BYTES = 1 << 26
+
+
+def _row_chunks(X, rows):
+    """``chunks()`` yields ``(start, X[rows[start:stop]] as float64)``."""
+    n_cols = max(1, X.shape[1])
+    single = len(rows) * 8 * n_cols <= _WHOLE_BYTES
+    step = max(1, len(rows) if single else _CHUNK_BYTES // (8 * n_cols))
+    identity = len(rows) == X.shape[0] and (
+        len(rows) == 0 or (rows[0] == 0 and np.all(np.diff(rows) == 1)))
+
+    def chunks():
+        for start in range(0, len(rows), step):
+            stop = min(start + step, len(rows))
+            block = X[start:stop] if identity else X[rows[start:stop]]
+            yield start, block.astype(np.float64, copy=False)
+
+    chunks.n_rows = len(rows)
+    chunks.single = single
+    return chunks
+
+
+def _column_moments(chunks):
+    """Column means and standard deviations of the chunked rows, in float64."""
+    if chunks.single:
+        X = next(chunks())[1] if chunks.n_rows else np.zeros((0, 0))
+        size = np.abs(X).max(axis=0)
+        if size.max() > 1e150:  # squares in std would overflow: work on X / size
+            size[size == 0] = 1.0
+            return (X / size).mean(axis=0) * size, (X / size).std(axis=0) * size
+        return X.mean(axis=0), X.std(axis=0)
+    size = None
+    for _, block in chunks():
+        top = np.abs(block).max(axis=0)
+        size = top if size is None else np.maximum(size, top)
+    if size.max() <= 1e150:
+        size = np.ones_like(size)
+    size[size == 0] = 1.0
+    n = chunks.n_rows
+    total = sum((block / size).sum(axis=0) for _, block in chunks())
+    mean = total / n
+    squares = sum(((block / size - mean) ** 2).sum(axis=0) for _, block in chunks())
+    return mean * size, np.sqrt(squares / n) * size
 
 class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMixin,
                      BaseEstimator):
@@ -116,7 +166,8 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
 
     def _standardized(self, X):
         with np.errstate(over="ignore"):
-            Z = (X - self.feature_mean_) / self.feature_scale_
+            Z = X - self.feature_mean_
+            Z /= self.feature_scale_
         # Features far outside the training range (1e39 overflows float32) would
         # turn into inf and then NaN probabilities: clip to +-_Z_LIMIT standard
         # deviations, where the network's output has long stopped changing.
@@ -148,6 +199,8 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
                 f"This {type(self).__name__} estimator requires y to be passed, but the "
                 "target y is None."
             )
+        reject_complex(X)
+        reject_complex(y, "y")
         X, y = validate_data(
             self, X, y,
             validate_separately=(
@@ -165,20 +218,16 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
         seed = torch_seed(self.random_state)
         generator = make_generator(seed)
 
-        # the rows trained on: the distinct queries of weight > 0
-        X = X[rows].astype(np.float64, copy=False)
+        # the rows trained on: the distinct queries of weight > 0. Memory stays in
+        # proportion to X: X is read in float64 chunks of rows (never copied whole),
+        # and the only full-size array made is the float32 standardized Z.
+        rows = np.asarray(rows)
+        chunks = _row_chunks(X, rows)
         if self.standardize:
-            size = np.abs(X).max(axis=0)
-            if size.max() > 1e150:  # squares in std would overflow: work on X / size
-                size[size == 0] = 1.0
-                self.feature_mean_ = (X / size).mean(axis=0) * size
-                scale = (X / size).std(axis=0) * size
-            else:
-                self.feature_mean_ = X.mean(axis=0)
-                scale = X.std(axis=0)
+            mean, scale = _column_moments(chunks)
             # Constant features: leave them unscaled, as StandardScaler does.
             scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
-            self.feature_scale_ = scale
+            self.feature_mean_, self.feature_scale_ = mean, scale
         else:
             self.feature_mean_ = np.zeros(X.shape[1])
             self.feature_scale_ = np.ones(X.shape[1])
@@ -187,20 +236,25 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
         with torch.no_grad():
             module.body[-1].bias.copy_(module.head.initial_bias(targets, weight))
         module.to(device)
-        Z = self._standardized(X)
-        X_t = torch.from_numpy(Z).to(device)
-        y_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32)).to(device)
+        Z = np.empty((len(rows), X.shape[1]), dtype=np.float32)
+        for start, block in chunks():
+            Z[start:start + len(block)] = self._standardized(block)
+        del X
+        # Z stays in host memory; each mini-batch moves to the device as it is used
+        X_t = torch.from_numpy(Z)
+        y_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         w_t = None if weight is None else torch.from_numpy(
-            np.ascontiguousarray(weight, dtype=np.float32)).to(device)
+            np.ascontiguousarray(weight, dtype=np.float32))
 
         def get_batch(idx):
-            idx = idx.to(device)
-            return X_t[idx], y_t[idx], None if w_t is None else w_t[idx]
+            idx = idx.to("cpu")
+            return (X_t[idx].to(device), y_t[idx].to(device),
+                    None if w_t is None else w_t[idx].to(device))
 
         def compute_loss(m, batch):
             return m.head.loss(m(batch[0]), batch[1], batch[2])
 
-        n_samples = X.shape[0]
+        n_samples = Z.shape[0]
         result = train_module(
             module,
             n_samples=n_samples,
@@ -228,8 +282,13 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
     # --------------------------------------------------------------------- predict
     def _standardized_input(self, X):
         check_is_fitted(self)
+        reject_complex(X)  # a list of complex numbers: not float()'s TypeError
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self._standardized(X.astype(np.float64, copy=False))
+        chunks = _row_chunks(X, np.arange(X.shape[0]))
+        Z = np.empty(X.shape, dtype=np.float32)
+        for start, block in chunks():
+            Z[start:start + len(block)] = self._standardized(block)
+        return Z
 
     def _predict_head(self, X):
         return self._predict_standardized(self._standardized_input(X))
