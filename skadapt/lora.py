@@ -47,6 +47,7 @@ from ._torch_mlp import (
     torch_seed,
     train_module,
 )
+from ._validation import as_float_array
 from ._versioning import VersionedPickleMixin
 from .featurizer import (
     check_queries,
@@ -386,13 +387,25 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         }
 
     def _load_module_state(self, name, module, state):
-        from peft import set_peft_model_state_dict
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
+        expected = get_peft_model_state_dict(module.body.lm)
+        absent = sorted(set(expected) - set(state["adapter"]))
+        if absent:
+            raise ValueError(f"the adapter lacks {len(absent)} LoRA tensors the model "
+                             f"needs, e.g. {absent[:3]}")
+        for k, v in state["adapter"].items():
+            if k in expected and tuple(v.shape) != tuple(expected[k].shape):
+                raise ValueError(f"adapter tensor {k} has shape {tuple(v.shape)}, the "
+                                 f"model needs {tuple(expected[k].shape)}")
         result = set_peft_model_state_dict(module.body.lm, state["adapter"])
         unexpected = getattr(result, "unexpected_keys", None)
         if unexpected:
             raise ValueError(f"adapter weights do not fit the model: {unexpected[:3]}")
-        missing = module.load_state_dict(state["head"], strict=False)
+        try:
+            missing = module.load_state_dict(state["head"], strict=False)
+        except RuntimeError as exc:  # shape mismatches
+            raise ValueError(f"head weights do not fit: {exc}") from None
         bad = [k for k in missing.missing_keys if not k.startswith("body.lm.")]
         if bad or missing.unexpected_keys:
             raise ValueError(
@@ -466,7 +479,7 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         queries = check_queries(X)
         if y is None:
             raise ValueError("LoRAProbe requires y (outcomes or rewards per query)")
-        y = np.asarray(y, dtype=np.float64)
+        y = as_float_array(y, "y")  # complex or strings: a clear error naming y
         if y.ndim == 0 or len(y) != len(queries):
             raise ValueError(
                 f"X has {len(queries)} queries but y has shape {y.shape}; they must "
@@ -663,8 +676,10 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
 
         ``path`` becomes a folder with ``adapter_config.json`` and
         ``adapter_model.safetensors`` (peft's ``save_pretrained``, loadable with
-        ``PeftModel.from_pretrained`` on the base model), ``head.pt`` and
-        ``skadapt_probe.json``. No base weights are written.
+        ``PeftModel.from_pretrained`` on the base model), ``head.safetensors`` and
+        ``skadapt_probe.json``. No base weights are written, and nothing is
+        pickled. :func:`skadapt.persistence.save` is the format shared with the
+        other estimators.
 
         Parameters
         ----------
@@ -675,7 +690,10 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         os.makedirs(path, exist_ok=True)
         self.module_.body.lm.save_pretrained(path)
         state = self._module_state("module_", self.module_)
-        torch.save(state["head"], os.path.join(path, "head.pt"))
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state["head"].items()},
+                  os.path.join(path, "head.safetensors"))
         fitted = {
             k: v for k, v in self.__dict__.items()
             if k.endswith("_") and not k.startswith("_") and k != "module_"
@@ -701,7 +719,6 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         -------
         probe : LoRAProbe
         """
-        from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
         with open(os.path.join(path, "skadapt_probe.json")) as fh:
@@ -721,9 +738,14 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         probe.device_ = str(device)
         module = probe._build_module()
         adapter = load_file(os.path.join(path, "adapter_model.safetensors"))
-        set_peft_model_state_dict(module.body.lm, adapter)
-        head = torch.load(os.path.join(path, "head.pt"), map_location="cpu")
-        module.load_state_dict(head, strict=False)
+        head_file = os.path.join(path, "head.safetensors")
+        if os.path.exists(head_file):
+            head = load_file(head_file)
+        else:  # written by skadapt 0.1: tensors only, never arbitrary objects
+            head = torch.load(os.path.join(path, "head.pt"), map_location="cpu",
+                              weights_only=True)
+        # strict: a missing, unexpected or reshaped tensor is an error naming it
+        probe._load_module_state("module_", module, {"adapter": adapter, "head": head})
         probe.module_ = module.to(probe.device_).eval()
         return probe
 

@@ -133,7 +133,7 @@ def test_save_load_in_peft_format(tiny_llama_path, toy, tmp_path):
     probe = fit_toy(tiny_llama_path, toy, kind="marginal", max_budget=3, max_iter=2)
     probe.save(tmp_path / "probe")
     files = set(os.listdir(tmp_path / "probe"))
-    assert {"adapter_config.json", "adapter_model.safetensors", "head.pt",
+    assert {"adapter_config.json", "adapter_model.safetensors", "head.safetensors",
             "skadapt_probe.json"} <= files
     total = sum(os.path.getsize(tmp_path / "probe" / f) for f in files)
     assert total < n_bytes(load_lm(tiny_llama_path)[0]) / 4
@@ -151,6 +151,31 @@ def test_save_load_in_peft_format(tiny_llama_path, toy, tmp_path):
                                       layer=probe.layer_)
     torch.testing.assert_close(ours, theirs)
 
+
+
+def test_load_is_strict(tiny_llama_path, toy, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    probe = fit_toy(tiny_llama_path, toy, max_iter=1)
+    probe.save(tmp_path / "p")
+    adapter_file = tmp_path / "p" / "adapter_model.safetensors"
+    head_file = tmp_path / "p" / "head.safetensors"
+    adapter, head = load_file(adapter_file), load_file(head_file)
+
+    save_file({k: v for k, v in adapter.items() if "lora_B" not in k}, adapter_file)
+    with pytest.raises(ValueError, match="the adapter lacks .* LoRA tensors"):
+        LoRAProbe.load(tmp_path / "p")
+    save_file(adapter, adapter_file)
+    save_file(dict(head, extra=torch.zeros(2)), head_file)
+    with pytest.raises(ValueError, match="head weights do not fit.*extra"):
+        LoRAProbe.load(tmp_path / "p")
+    name = next(iter(head))
+    save_file(dict(head, **{name: torch.zeros(3, 3)}), head_file)
+    with pytest.raises(ValueError, match="head weights do not fit"):
+        LoRAProbe.load(tmp_path / "p")
+    save_file(head, head_file)
+    np.testing.assert_array_equal(LoRAProbe.load(tmp_path / "p").transform(toy[0]),
+                                  probe.transform(toy[0]))
 
 def test_marginal_kind_matches_regressor_outputs(tiny_llama_path, toy):
     queries, R, _ = toy
