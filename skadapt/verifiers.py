@@ -25,7 +25,11 @@ import math
 import re
 import types
 
+import numbers
+
 import numpy as np
+
+from skadapt._validation import InputTypeError, as_float_array, format_value
 
 __all__ = [
     "exact_numeric",
@@ -98,6 +102,14 @@ def _reference_value(reference) -> float:
         if value is None:
             raise ValueError(f"reference {reference!r} contains no number")
         return value
+    if isinstance(reference, np.ndarray) and reference.ndim == 0:
+        reference = reference[()]
+    if isinstance(reference, (bool, np.bool_)) or not isinstance(reference, numbers.Real):
+        # float() would take True as 1 and fail on 4+1j with a message naming nothing
+        raise InputTypeError(
+            f"reference must be a real number or a string holding one; got {reference!r} "
+            f"({type(reference).__name__})."
+        )
     value = float(reference)
     if not math.isfinite(value):
         raise ValueError(f"reference must be finite, got {reference!r}")
@@ -150,11 +162,13 @@ def graded_reward(answers, reference, *, scale=None):
     answers : array-like of float
         Extracted answers, ``NaN`` where a sample gave no number.
     reference : float or array-like of float
-        True answers, broadcast against ``answers`` (e.g. shape ``(n, 1)`` for an
-        ``(n, m)`` answer matrix).
+        True answers: a scalar for every answer, one per query (shape ``(n,)`` or
+        ``(n, 1)`` for an ``(n, m)`` answer matrix) or one per answer. Any other
+        shape (a one-element list for many queries, say) is an error, not a
+        broadcast.
     scale : float or array-like, default=None
-        Distance at which the reward halves; ``None`` uses ``max(|truth|, 1)``
-        (a relative error).
+        Distance at which the reward halves, positive and finite, shaped like
+        ``reference``; ``None`` uses ``max(|truth|, 1)`` (a relative error).
 
     Returns
     -------
@@ -167,18 +181,48 @@ def graded_reward(answers, reference, *, scale=None):
     >>> graded_reward(np.array([[85.0, 80.0, np.nan]]), np.array([[85.0]])).round(3)
     array([[1.   , 0.944, 0.   ]])
     """
-    answers = np.asarray(answers, dtype=float)
-    truth = np.asarray(reference, dtype=float)
+    answers = as_float_array(answers, "answers")
+    truth = _per_answer(as_float_array(reference, "reference"), answers, "reference")
     if not np.all(np.isfinite(truth)):
         raise ValueError("reference must be finite")
     if scale is None:
         scale = np.maximum(np.abs(truth), 1.0)
-    scale = np.asarray(scale, dtype=float)
-    if np.any(scale <= 0):
-        raise ValueError(f"scale must be positive, got {scale!r}")
+    scale = _per_answer(as_float_array(scale, "scale"), answers, "scale")
+    bad = ~(np.isfinite(scale) & (scale > 0))
+    if bad.any():
+        # NaN would slip through "scale <= 0" and make every reward NaN; inf
+        # would give every answer the reward 1
+        raise ValueError(f"scale must be positive and finite, got {format_value(scale[bad][0])}")
     with np.errstate(invalid="ignore"):
         reward = 1.0 / (1.0 + np.abs(answers - truth) / scale)
     return np.where(np.isnan(answers), 0.0, reward)
+
+
+def _per_answer(values, answers, name):
+    """``values`` (a scalar, one per query, or one per answer) shaped to broadcast.
+
+    A scalar applies to every answer; an array has one row per query (row of
+    ``answers``): shape ``(n,)`` reads as ``(n, 1, ...)``, and any other
+    dimension must match ``answers`` or be 1. Plain broadcasting would spread a
+    one-element array over every query, and a ``(n,)`` reference over the
+    columns of an ``(n, n)`` answer matrix, without a word.
+    """
+    if values.ndim == 0:
+        return values
+    if answers.ndim >= 1 and values.ndim == 1 and values.shape[0] == answers.shape[0]:
+        values = values.reshape(values.shape + (1,) * (answers.ndim - 1))
+    ok = (
+        values.ndim == answers.ndim and values.shape[0] == answers.shape[0]
+        and all(v in (1, a) for v, a in zip(values.shape[1:], answers.shape[1:]))
+    )
+    if not ok:
+        n = answers.shape[0] if answers.ndim else 1
+        raise ValueError(
+            f"{name} must be a scalar or hold one value per query (shape ({n},) or ({n}, 1)) or "
+            f"per answer (shape {answers.shape}) to match answers of shape {answers.shape}; "
+            f"got shape {values.shape}."
+        )
+    return values
 
 
 def graded_numeric(completion, reference, *, scale=None):

@@ -43,6 +43,7 @@ from skadapt import (
     selection,
     shift,
     targets,
+    verifiers,
 )
 
 # ----------------------------------------------------------------- fixtures (plain data)
@@ -521,6 +522,29 @@ CASES = [
     ("regressor-y-inf", lambda: MarginalRewardRegressor(max_iter=1).fit(np.zeros((6, 2)), R_INF), ValueError, r"y contains infinity"),
     ("regressor-y-complex", lambda: MarginalRewardRegressor(max_iter=1).fit(np.zeros((6, 2)), CX), ValueError, r"[Cc]omplex"),
     ("regressor-y-3d", lambda: MarginalRewardRegressor(max_iter=1).fit(np.zeros((6, 2)), np.zeros((6, 2, 2))), ValueError, r"y"),
+    # ---- skadapt.verifiers
+    ("graded_numeric-scale-nan", lambda: verifiers.graded_numeric("5", 5, scale=np.nan), ValueError, r"scale must be positive and finite, got nan"),
+    ("graded_numeric-scale-inf", lambda: verifiers.graded_numeric("5", 5, scale=np.inf), ValueError, r"scale must be positive and finite, got inf"),
+    ("graded_numeric-scale-str", lambda: verifiers.graded_numeric("5", 5, scale="wide"), TypeError, r"scale must contain numbers"),
+    ("graded_reward-reference-one-for-many", lambda: verifiers.graded_reward(np.ones((2, 3)), [1.0]), ValueError, r"reference must be a scalar or hold one value per query .*got shape \(1,\)"),
+    ("graded_reward-reference-length", lambda: verifiers.graded_reward(np.ones((2, 3)), np.ones(3)), ValueError, r"reference must be .*shape \(2,\) or \(2, 1\).*got shape \(3,\)"),
+    ("graded_reward-reference-columns", lambda: verifiers.graded_reward(np.ones((2, 3)), np.ones((1, 3))), ValueError, r"reference must be .*got shape \(1, 3\)"),
+    ("graded_reward-scale-shape", lambda: verifiers.graded_reward(np.ones((2, 3)), np.ones(2), scale=[1.0, 2.0, 3.0]), ValueError, r"scale must be a scalar or hold one value per query"),
+    ("graded_reward-answers-str", lambda: verifiers.graded_reward(["85"] * 2 + ["eighty"], 85.0), TypeError, r"answers must contain numbers"),
+    ("graded_reward-reference-str", lambda: verifiers.graded_reward([85.0], "eighty-five"), TypeError, r"reference must contain numbers"),
+    ("graded_reward-answers-complex", lambda: verifiers.graded_reward([85 + 1j], 85.0), TypeError, r"answers must hold real numbers"),
+    ("graded_reward-reference-complex", lambda: verifiers.graded_reward([85.0], 85 + 1j), TypeError, r"reference must hold real numbers"),
+    ("graded_reward-scale-zero", lambda: verifiers.graded_reward([1.0], 1.0, scale=0.0), ValueError, r"scale must be positive and finite, got 0"),
+    ("graded_reward-scale-nan-entry", lambda: verifiers.graded_reward([1.0, 2.0], [1.0, 2.0], scale=[1.0, np.nan]), ValueError, r"scale must be positive and finite, got nan"),
+    ("exact_numeric-reference-complex", lambda: verifiers.exact_numeric("4", 4 + 1j), TypeError, r"reference must be a real number or a string holding one; got \(4\+1j\)"),
+    ("exact_numeric-reference-None", lambda: verifiers.exact_numeric("4", None), TypeError, r"reference must be a real number .*got None"),
+    ("exact_numeric-reference-bool", lambda: verifiers.exact_numeric("1", True), TypeError, r"reference must be a real number .*got True"),
+    ("exact_numeric-reference-list", lambda: verifiers.exact_numeric("4", [4]), TypeError, r"reference must be a real number .*got \[4\]"),
+    ("exact_numeric-reference-no-number", lambda: verifiers.exact_numeric("4", "four"), ValueError, r"reference 'four' contains no number"),
+    ("exact_numeric-completion-int", lambda: verifiers.exact_numeric(4, 4), TypeError, r"completion must be a str, got int"),
+    ("graded_numeric-reference-complex", lambda: verifiers.graded_numeric("4", 4 + 1j), TypeError, r"reference must be a real number"),
+    ("verifier_identity-not-callable", lambda: verifiers.verifier_identity(5), TypeError, r"verifier must be callable, got int"),
+    ("verifier_identity-lambda", lambda: verifiers.verifier_identity(lambda c, r: 1.0), ValueError, r"cannot identify the verifier: a lambda .*verifier_id"),
 ]
 
 
