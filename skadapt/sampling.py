@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checkpoint
+from ._validation import InputTypeError
 
 __all__ = [
     "SamplingResult",
@@ -72,6 +73,9 @@ def query_seed(random_state, query_id) -> int:
     >>> query_seed(0, "q1") == query_seed(0, "q1") != query_seed(1, "q1")
     True
     """
+    # int() would take True as 1 and 1.5 as 1, and name nothing for "x"
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, (int, np.integer)):
+        raise InputTypeError(f"random_state must be an integer, got {random_state!r}")
     digest = hashlib.sha256(f"{int(random_state)}:{query_id}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
@@ -102,10 +106,13 @@ def _check_count(name, value, high):
 def _check_sampling_params(n_samples, max_new_tokens, temperature, top_p):
     _check_count("n_samples", n_samples, MAX_SAMPLES)
     _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
-    if not isinstance(temperature, (int, float, np.number)) or not (
+    # a bool is an int to isinstance: top_p=True would sample with top_p=1
+    if isinstance(temperature, (bool, np.bool_)) \
+            or not isinstance(temperature, (int, float, np.number)) or not (
             temperature >= 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a finite float >= 0, got {temperature!r}")
-    if not isinstance(top_p, (int, float, np.number)) or not (0 < top_p <= 1):
+    if isinstance(top_p, (bool, np.bool_)) or not isinstance(top_p, (int, float, np.number)) \
+            or not (0 < top_p <= 1):
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
 
 
@@ -385,14 +392,28 @@ def generate_shared(model, tokenizer, prompts, n_samples, *, max_new_tokens=24,
 
     _check_sampling_params(n_samples, max_new_tokens, temperature, top_p)
     stop_strings = _check_stop_strings(stop_strings)
+    if isinstance(prompts, (str, bytes)):
+        # list("hi") would sample the one-character prompts "h" and "i"
+        raise InputTypeError("prompts must be a list of strings, not a single string; "
+                             "wrap one prompt in a list: [prompt]")
     prompts = list(prompts)
     if not prompts:
         raise ValueError("prompts is empty: need at least one prompt")
+    bad = next((i for i, p in enumerate(prompts) if not isinstance(p, str)), None)
+    if bad is not None:
+        raise InputTypeError(f"prompts must be strings, got {type(prompts[bad]).__name__} "
+                             f"at index {bad}: {prompts[bad]!r}")
     n_prompts, k = len(prompts), int(n_samples)
     if seeds is None:
         seeds = list(range(n_prompts))
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
+        raise InputTypeError(f"seeds must be a list of integers, one per prompt, got {seeds!r}")
     if len(seeds) != n_prompts:
         raise ValueError(f"got {len(seeds)} seeds for {n_prompts} prompts")
+    bad = next((s for s in seeds if isinstance(s, (bool, np.bool_))
+                or not isinstance(s, (int, np.integer))), None)
+    if bad is not None:
+        raise InputTypeError(f"seeds must hold integers, got {bad!r}")
     generators = []
     for seed in seeds:
         gen = torch.Generator(device=model.device)
@@ -785,6 +806,10 @@ def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
     run identity and the checkpoint. Returns the run, ready to execute."""
     if isinstance(queries, str):
         raise TypeError("queries must be a list of strings, not a single string")
+    if isinstance(references, (str, bytes)) or not hasattr(references, "__iter__"):
+        # list("12") would give the references "1" and "2"
+        raise TypeError("references must be a list with one reference per query, got "
+                        f"{type(references).__name__}: {references!r}")
     queries = list(queries)
     references = list(references)
     if not queries:
@@ -798,6 +823,12 @@ def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
         raise TypeError(f"verifier must be callable, got {type(verifier).__name__}")
     _check_sampling_params(n_samples, max_new_tokens, temperature, top_p)
     stop_strings = _check_stop_strings(stop_strings)
+    if prompt_template not in (None, "chat") and not (
+            isinstance(prompt_template, str) and "{query}" in prompt_template):
+        # format_prompt says the same, but only once the model has loaded
+        raise ValueError(
+            "prompt_template must be 'chat', None, or a string containing '{query}'; "
+            f"got {prompt_template!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -810,6 +841,9 @@ def _prepare_run(model, queries, references, verifier, n_samples, *, tokenizer,
         raise ValueError(f"verifier_id must be a non-empty string, got {verifier_id!r}")
     ids = _check_ids(ids, len(queries))
     is_name = isinstance(model, (str, os.PathLike))
+    if not is_name and not callable(model):
+        raise TypeError("model must be a name, a path or a loaded transformers model, got "
+                        f"{type(model).__name__}")
     if backend == "vllm" and not is_name:
         raise TypeError("backend='vllm' takes the model as a name or path")
     backend_options = _check_backend_options(backend, backend_options, is_name)

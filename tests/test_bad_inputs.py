@@ -18,6 +18,7 @@ of ``BinnedAllocator`` on a million queries, the spend guard on shifted data.
 import functools
 import os
 import re
+import tempfile
 import tracemalloc
 import warnings
 
@@ -42,6 +43,7 @@ from skadapt import (
     metrics,
     selection,
     shift,
+    sampling,
     targets,
     verifiers,
 )
@@ -59,6 +61,7 @@ CX = np.array([[1 + 1j, 0.0, 0.0, 1.0]] * 6)  # complex (nonzero imaginary part)
 STR = np.array([["a", "b", "c", "d"]] * 6)
 OBJ = np.array([[1, "x", 0, 1]] * 6, dtype=object)
 HUGE = 10**20
+NO_MODEL = "/nonexistent/skadapt-model"  # a model path that fails only where it is loaded
 R_NAN_ROW = R.copy()
 R_NAN_ROW[2] = np.nan
 R_INF = R.copy()
@@ -545,6 +548,41 @@ CASES = [
     ("graded_numeric-reference-complex", lambda: verifiers.graded_numeric("4", 4 + 1j), TypeError, r"reference must be a real number"),
     ("verifier_identity-not-callable", lambda: verifiers.verifier_identity(5), TypeError, r"verifier must be callable, got int"),
     ("verifier_identity-lambda", lambda: verifiers.verifier_identity(lambda c, r: 1.0), ValueError, r"cannot identify the verifier: a lambda .*verifier_id"),
+    # ---- skadapt.sampling (every check runs before the model is touched or loaded)
+    ("generate_shared-prompts-str", lambda: sampling.generate_shared(None, None, "hi", 2), TypeError, r"prompts must be a list of strings, not a single string"),
+    ("generate_shared-prompts-int", lambda: sampling.generate_shared(None, None, ["a", 1], 2), TypeError, r"prompts must be strings, got int at index 1"),
+    ("generate_shared-prompts-empty", lambda: sampling.generate_shared(None, None, [], 2), ValueError, r"prompts is empty"),
+    ("generate_shared-seeds-str", lambda: sampling.generate_shared(None, None, ["a", "b"], 2, seeds="ab"), TypeError, r"seeds must be a list of integers, one per prompt, got 'ab'"),
+    ("generate_shared-seeds-int", lambda: sampling.generate_shared(None, None, ["a"], 2, seeds=3), TypeError, r"seeds must be a list of integers"),
+    ("generate_shared-seeds-float", lambda: sampling.generate_shared(None, None, ["a"], 2, seeds=[1.5]), TypeError, r"seeds must hold integers, got 1.5"),
+    ("generate_shared-seeds-length", lambda: sampling.generate_shared(None, None, ["a"], 2, seeds=[1, 2]), ValueError, r"got 2 seeds for 1 prompts"),
+    ("generate_shared-n-0", lambda: sampling.generate_shared(None, None, ["a"], 0), ValueError, r"n_samples must be an integer >= 1, got 0"),
+    ("generate_shared-top_p-bool", lambda: sampling.generate_shared(None, None, ["a"], 1, top_p=True), ValueError, r"top_p must be in \(0, 1\], got True"),
+    ("generate_shared-temperature-bool", lambda: sampling.generate_shared(None, None, ["a"], 1, temperature=True), ValueError, r"temperature must be a finite float >= 0, got True"),
+    ("generate_shared-temperature-nan", lambda: sampling.generate_shared(None, None, ["a"], 1, temperature=np.nan), ValueError, r"temperature must be a finite float >= 0, got nan"),
+    ("generate_shared-stop_strings-int", lambda: sampling.generate_shared(None, None, ["a"], 1, stop_strings=5), TypeError, r"stop_strings must be a string or a list of strings, got int"),
+    ("query_seed-str", lambda: sampling.query_seed("x", "q1"), TypeError, r"random_state must be an integer, got 'x'"),
+    ("query_seed-float", lambda: sampling.query_seed(1.5, "q1"), TypeError, r"random_state must be an integer, got 1.5"),
+    ("query_seed-bool", lambda: sampling.query_seed(True, "q1"), TypeError, r"random_state must be an integer, got True"),
+    ("sample_and_score-queries-str", lambda: sampling.sample_and_score(NO_MODEL, "hi", [1], verifiers.exact_numeric, 2), TypeError, r"queries must be a list of strings, not a single string"),
+    ("sample_and_score-references-str", lambda: sampling.sample_and_score(NO_MODEL, ["a", "b"], "12", verifiers.exact_numeric, 2), TypeError, r"references must be a list with one reference per query, got str"),
+    ("sample_and_score-references-None", lambda: sampling.sample_and_score(NO_MODEL, ["a"], None, verifiers.exact_numeric, 2), TypeError, r"references must be a list .*got NoneType"),
+    ("sample_and_score-references-length", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1, 2], verifiers.exact_numeric, 2), ValueError, r"got 2 references for 1 queries"),
+    ("sample_and_score-references-json", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [object()], verifiers.exact_numeric, 2), ValueError, r"references must be JSON-serialisable"),
+    ("sample_and_score-verifier", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], 5, 2), TypeError, r"verifier must be callable, got int"),
+    ("sample_and_score-n-float", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2.0), ValueError, r"n_samples must be an integer >= 1, got 2.0"),
+    ("sample_and_score-template", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, prompt_template="Q: "), ValueError, r"prompt_template must be 'chat', None, or a string containing '\{query\}'; got 'Q: '"),
+    ("sample_and_score-batch-0", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
+    ("sample_and_score-random_state-str", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, random_state="x"), ValueError, r"random_state must be an integer, got 'x'"),
+    ("sample_and_score-backend", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, backend="tf"), ValueError, r"backend must be 'hf' or 'vllm', got 'tf'"),
+    ("sample_and_score-ids-str", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, ids="a"), TypeError, r"ids must be a list of query ids, not a single string"),
+    ("sample_and_score-ids-dup", lambda: sampling.sample_and_score(NO_MODEL, ["a", "b"], [1, 2], verifiers.exact_numeric, 2, ids=[1, 1]), ValueError, r"ids must be unique"),
+    ("sample_and_score-verifier_id-empty", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, verifier_id=""), ValueError, r"verifier_id must be a non-empty string, got ''"),
+    ("sample_and_score-model-int", lambda: sampling.sample_and_score(5, ["a"], [1], verifiers.exact_numeric, 2, tokenizer=object()), TypeError, r"model must be a name, a path or a loaded transformers model, got int"),
+    ("sample_and_score-model-missing", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2), ValueError, r"model path '/nonexistent/skadapt-model' does not exist"),
+    ("sample_and_score-checkpoint-int", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, checkpoint=5), TypeError, r"checkpoint must be a file path, got int"),
+    ("sample_and_score-checkpoint-folder", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, checkpoint="/nonexistent/ckpt.jsonl"), ValueError, r"checkpoint folder '/nonexistent' does not exist"),
+    ("sample_and_score-lambda-checkpoint", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], lambda c, r: 1.0, 2, checkpoint=os.path.join(tempfile.gettempdir(), "skadapt-never-written.jsonl")), ValueError, r"cannot identify the verifier: a lambda .*verifier_id"),
 ]
 
 
