@@ -363,3 +363,83 @@ def allocate_geometric(lam, total, max_budget, min_budget):
         G[rows[active]] = base
         C[rows[active]] = min_budget + c_lo
     return water_fill(G, C, rest - int((G - min_budget).sum()))
+
+
+# --------------------------------------------------------------------------
+# Price mode: the Lagrangian dual of Eq. 5, one query at a time
+# --------------------------------------------------------------------------
+
+
+def price_counts_matrix(delta, price, min_budget):
+    """Budgets bought at ``price``: ``min_budget`` plus every later unit worth ``>= price``.
+
+    ``delta`` has rows non-increasing from column ``min_budget`` on, so the
+    units worth at least the price form a prefix of each row and each row is
+    decided on its own. ``price >= 0``: a unit of negative value is never
+    bought, as in :func:`allocate_matrix`.
+    """
+    n = delta.shape[0]
+    return min_budget + np.count_nonzero(delta[:, min_budget:] >= price, axis=1).astype(np.int64).reshape(n)
+
+
+def price_counts_geometric(lam, price, max_budget, min_budget):
+    """Budgets bought at ``price`` for the marginal rewards ``lam * (1 - lam)**(j - 1)``.
+
+    Units are compared through the same log key as :func:`allocate_geometric`
+    (``key(j) >= log(price)``), so a price taken from :func:`fit_price_geometric`
+    reproduces the greedy allocation bit for bit. ``price == 0`` buys every
+    unit up to ``max_budget`` (all are worth at least zero).
+    """
+    n = lam.shape[0]
+    if price == 0:
+        return np.full(n, max_budget, dtype=np.int64)
+    # no row can get more units than fit in int64; any finite price caps far below
+    cap = min(max_budget, np.iinfo(np.int64).max // 4)
+    with np.errstate(divide="ignore"):
+        a = np.log(lam)
+        lq = np.log1p(-lam)
+    p = np.where(lam == 0, 0, np.where(lam == 1, 1, cap)).astype(np.int64)
+    a = np.where(lam == 0, 0.0, a)
+    lq = np.where(lam == 1, -1.0, lq)
+    counts = _GeometricRows(a, lq, p).count_ge(float(np.log(price)))
+    return np.maximum(counts, min_budget).astype(np.int64)
+
+
+def fit_price(count_at, budgets, values_next, total):
+    """Smallest price whose allocation spends at most ``total`` units, from a greedy solution.
+
+    ``budgets`` is the greedy allocation of ``total`` units (unused beyond
+    documenting the contract), ``values_next`` the value of each row's next
+    unit (-inf when none is left), and ``count_at(price)`` the total units
+    the price mode buys. The price returned is the smallest float above the
+    best unit the greedy left out: every unit worth more is bought, so when
+    no unit left out ties with a unit bought, the price mode reproduces
+    ``budgets`` exactly; with such a tie it buys the units above the tie
+    only, and the fit data never spend more than ``total``. 0.0 when every
+    unit worth at least zero is bought.
+    """
+    best_out = float(values_next.max()) if values_next.size else -np.inf
+    if best_out < 0:  # every unit worth at least zero is bought
+        return 0.0
+    lo = best_out  # count_at(lo) > total: the unit left out is bought at its own value
+    price = float(np.nextafter(best_out, np.inf))
+    if count_at(price) <= total:
+        return price
+    # The caller's value <-> key conversion (log for geometric rewards) may need
+    # more than one ulp: double the step until the count fits, then bisect
+    # back to the smallest float price that fits (the count falls as the price rises).
+    step = 1
+    while count_at(price) > total:
+        lo = price
+        step *= 2
+        price = _ordered_to_float(_float_to_ordered(price) + step)
+        if not np.isfinite(price):  # pragma: no cover - a finite price always suffices
+            raise AssertionError("internal error: price search did not converge")
+    olo, ohi = _float_to_ordered(lo), _float_to_ordered(price)
+    while ohi - olo > 1:
+        mid = (olo + ohi) // 2
+        if count_at(_ordered_to_float(mid)) <= total:
+            ohi = mid
+        else:
+            olo = mid
+    return _ordered_to_float(ohi)

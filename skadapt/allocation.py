@@ -310,6 +310,8 @@ class _AllocatorMixin:
         )
         if self.min_budget > max_budget:
             raise ValueError(f"min_budget={self.min_budget} exceeds max_budget={max_budget}{implied}.")
+        if _fixed_price(self) is not None:
+            return  # budget is ignored at a fixed price
         if not self.min_budget <= self.budget <= max_budget:
             raise ValueError(
                 f"budget={self.budget} must lie in [min_budget, max_budget] = "
@@ -360,6 +362,12 @@ class _AllocatorMixin:
         return tags
 
 
+def _fixed_price(allocator):
+    """The allocator's fixed price (a number), or None (budget mode or ``price="fit"``)."""
+    price = getattr(allocator, "price", None)
+    return None if price is None or isinstance(price, str) else price
+
+
 _COMMON_CONSTRAINTS = {
     "budget": [Interval(numbers.Real, 0, None, closed="left")],
     "max_budget": [None, Interval(numbers.Integral, 1, None, closed="left")],
@@ -402,6 +410,18 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         probabilities (e.g. from :class:`skadapt.SuccessProbClassifier`),
         whose marginal rewards ``lam * (1 - lam)**(j - 1)`` are implied and
         never materialised.
+    price : float, "fit" or None, default=None
+        Price mode, the Lagrangian dual of Eq. 5: each query gets
+        ``min_budget`` units plus every later unit whose predicted marginal
+        reward is *at least* ``price`` (a unit worth exactly the price is
+        bought), up to ``max_budget``. Each query is decided on its own, so
+        queries may come one at a time (a stream). A number ``>= 0`` is used
+        as given and ``budget`` is ignored (not even checked against the
+        bounds). ``"fit"`` learns ``price_`` in ``fit``: the smallest price at
+        which the queries given to ``fit`` (held-out predictions from the
+        mix the stream will follow) spend at most ``floor(budget * n)``
+        units; new queries then spend about ``budget`` each on average.
+        None (default): exact batch allocation of ``budget``.
 
     Attributes
     ----------
@@ -411,10 +431,14 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         Column names of ``X`` when it was a DataFrame with string column names.
     max_budget_ : int
         The per-query maximum resolved in ``fit``.
+    price_ : float
+        Only with ``price`` set: the price learnt in ``fit`` (``price="fit"``)
+        or the ``price`` given to ``fit``.
 
     See Also
     --------
     BinnedAllocator : Offline variant; budgets independent of the batch.
+    BudgetSearchCV : Chooses ``budget`` (or the price) by cross-validation.
     greedy_allocate : The function behind ``kind="marginal"``.
     greedy_allocate_success_prob : The function behind ``kind="success_prob"``.
 
@@ -439,6 +463,15 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
     smaller row index), so permuting the rows permutes the budgets except
     among queries tied exactly at the threshold marginal reward.
 
+    Price mode and batch mode agree: on a batch, the price learnt with
+    ``price="fit"`` from that batch gives the same budgets as the batch
+    greedy at the same ``budget``, unless a unit the greedy left out is worth
+    exactly as much as one it bought (a tie at the threshold); the price
+    mode then buys neither of the tied units' values, spending less (it
+    cannot split a tie without looking at the batch). With ``price="fit"``,
+    ``transform`` refuses a ``budget`` changed by ``set_params`` since
+    ``fit``: the price was learnt for the old one.
+
     Examples
     --------
     >>> import numpy as np
@@ -453,15 +486,29 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
     >>> gain = np.array([[0.1], [0.4], [0.3], [0.0]])
     >>> GreedyAllocator(budget=0.5, max_budget=1).fit_transform(gain).ravel()
     array([0, 1, 1, 0])
+
+    A price per query for a stream: learn the price that spends 2 samples per
+    query on held-out predictions, then decide each new query alone.
+
+    >>> held_out = np.random.default_rng(0).uniform(size=(1000, 1))
+    >>> alloc = GreedyAllocator(budget=2, max_budget=8, kind="success_prob", price="fit")
+    >>> round(alloc.fit(held_out).price_, 3)
+    0.118
+    >>> alloc.transform([[0.3]]).ravel()
+    array([3])
     """
 
-    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "price": [None, Interval(numbers.Real, 0, None, closed="left"), StrOptions({"fit"})],
+    }
 
-    def __init__(self, budget=1.0, *, max_budget=None, min_budget=0, kind="marginal"):
+    def __init__(self, budget=1.0, *, max_budget=None, min_budget=0, kind="marginal", price=None):
         self.budget = budget
         self.max_budget = max_budget
         self.min_budget = min_budget
         self.kind = kind
+        self.price = price
 
     def fit(self, X, y=None):
         """Validate the parameters and record the shape of ``X``.
@@ -482,7 +529,38 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         reject_complex(X)
         X = validate_data(self, X, dtype=np.float64)
         self.max_budget_ = self._resolve_bounds(X)
+        if self.price == "fit":
+            self.price_ = self._fit_price(X, self.max_budget_)
+            self._fitted_budget = self.budget
+        elif self.price is not None:
+            self.price_ = _check_price(self.price)
         return self
+
+    def _fit_price(self, X, max_budget):
+        """The smallest price at which ``X`` spends at most ``floor(budget * n)`` units."""
+        n = X.shape[0]
+        total = _greedy.total_units(self.budget, n)
+        min_budget = self.min_budget
+        if self.kind == "success_prob":
+            lam = X[:, 0]
+            budgets = _greedy.allocate_geometric(lam, total, max_budget, min_budget)
+            with np.errstate(under="ignore"):
+                value = lam * np.power(1.0 - lam, budgets.astype(np.float64))
+            values_next = np.where(budgets < max_budget, value, -np.inf)
+
+            def count_at(price):
+                return int(_greedy.price_counts_geometric(lam, price, max_budget, min_budget).sum())
+        else:
+            delta = _monotone_eligible(X[:, :max_budget], min_budget)
+            budgets = _greedy.allocate_matrix(delta, total, min_budget)
+            values_next = np.full(n, -np.inf)
+            rows = np.flatnonzero(budgets < max_budget)
+            values_next[rows] = delta[rows, budgets[rows]]
+
+            def count_at(price):
+                return int(_greedy.price_counts_matrix(delta, price, min_budget).sum())
+
+        return _greedy.fit_price(count_at, budgets, values_next, total)
 
     def transform(self, X):
         """Budgets of the batch ``X``: an exact optimum of Eq. 5.
@@ -503,6 +581,8 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         reject_complex(X)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
+        if self.price is not None:
+            return self._price_budgets(X, max_budget).reshape(-1, 1)
         total = _greedy.total_units(self.budget, X.shape[0])
         if self.kind == "success_prob":
             budgets = _greedy.allocate_geometric(X[:, 0], total, max_budget, self.min_budget)
@@ -510,6 +590,27 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
             delta = _monotone_eligible(X[:, :max_budget], self.min_budget)
             budgets = _greedy.allocate_matrix(delta, total, self.min_budget)
         return budgets.reshape(-1, 1)
+
+    def _price_budgets(self, X, max_budget):
+        if self.price == "fit":
+            if self.budget != self._fitted_budget:
+                raise ValueError(
+                    f"budget changed since fit ({self._fitted_budget!r} -> {self.budget!r}) with "
+                    "price='fit': price_ was learnt for the old budget. Call fit again."
+                )
+            price = self.price_
+        else:
+            price = _check_price(self.price)
+        if self.kind == "success_prob":
+            return _greedy.price_counts_geometric(X[:, 0], price, max_budget, self.min_budget)
+        delta = _monotone_eligible(X[:, :max_budget], self.min_budget)
+        return _greedy.price_counts_matrix(delta, price, self.min_budget)
+
+
+def _check_price(price):
+    if not math.isfinite(price):
+        raise ValueError(f"price must be a finite number >= 0 or 'fit'; got {price!r}.")
+    return float(price)
 
 
 class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, BaseEstimator):

@@ -809,3 +809,148 @@ def test_binned_transform_refuses_parameters_changed_since_fit():
     alloc.set_params(budget=2, n_bins=4, spend_tolerance=None, pacing_window=7)
     expected = alloc.bin_budgets_[_binned.assign_bins(alloc.bin_edges_, lam[:3, 0])]
     np.testing.assert_array_equal(alloc.transform(lam[:3]).ravel(), expected)
+
+
+# ------------------------------------------------------------------ price mode
+
+
+def _left_out_best(delta, budgets):
+    """The best marginal reward the allocation left out (-inf if none)."""
+    m = delta.shape[1]
+    nxt = [delta[i, b] for i, b in enumerate(budgets) if b < m]
+    return max(nxt, default=-np.inf)
+
+
+@SETTINGS
+@given(instances())
+def test_fitted_price_gives_the_batch_greedy_allocation(instance):
+    # The price that spends B on a batch is the Lagrangian dual of Eq. 5: it buys
+    # the same units as the greedy, except units tied with the best one left out.
+    delta, total, min_budget = instance
+    n, m = delta.shape
+    budget = total / n
+    assert _greedy.total_units(budget, n) == total
+    greedy = GreedyAllocator(budget, min_budget=min_budget).fit_transform(delta).ravel()
+    alloc = GreedyAllocator(budget, min_budget=min_budget, price="fit").fit(delta)
+    priced = alloc.transform(delta).ravel()
+    assert priced.sum() <= total
+    assert np.all(priced <= greedy) and np.all(priced >= min_budget)
+    best_out = _left_out_best(delta, greedy)
+    # what the greedy bought beyond the price is exactly the tie with the unit left out
+    for i in range(n):
+        assert np.all(delta[i, priced[i]:greedy[i]] == best_out)
+    bought = [delta[i, min_budget:greedy[i]] for i in range(n)]
+    if not any(np.any(row == best_out) for row in bought) or best_out < 0:
+        np.testing.assert_array_equal(priced, greedy)
+    # the same price on any one query alone gives that query's budget
+    for i in range(n):
+        assert alloc.transform(delta[i : i + 1])[0, 0] == priced[i]
+
+
+@SETTINGS
+@given(lam_instances())
+def test_fitted_price_gives_the_batch_greedy_allocation_success_prob(instance):
+    lam, total, m, min_budget = instance
+    n = lam.size
+    budget = total / n
+    X = lam.reshape(-1, 1)
+    greedy = GreedyAllocator(budget, max_budget=m, min_budget=min_budget,
+                             kind="success_prob").fit_transform(X).ravel()
+    alloc = GreedyAllocator(budget, max_budget=m, min_budget=min_budget, kind="success_prob",
+                            price="fit").fit(X)
+    priced = alloc.transform(X).ravel()
+    assert priced.sum() <= total
+    assert np.all(priced <= greedy) and np.all(priced >= min_budget)
+    # without ties (distinct log marginal rewards, none underflowing) the two agree
+    inner = (lam > 1e-6) & (lam < 1 - 1e-6)
+    if inner.all():
+        keys = np.log(lam)[:, None] + np.arange(m)[None, :] * np.log1p(-lam)[:, None]
+        eligible = keys[:, min_budget:].ravel()
+        if np.unique(eligible).size == eligible.size:
+            np.testing.assert_array_equal(priced, greedy)
+
+
+@SETTINGS
+@given(instances(), st.sampled_from(VALUES), st.sampled_from(VALUES), st.randoms(use_true_random=False))
+def test_price_mode_bounds_monotonicity_and_equivariance(instance, p1, p2, rnd):
+    delta, _, min_budget = instance
+    p1, p2 = sorted([abs(p1), abs(p2)])
+    n, m = delta.shape
+    low = GreedyAllocator(min_budget=min_budget, price=p1).fit_transform(delta).ravel()
+    high = GreedyAllocator(min_budget=min_budget, price=p2).fit_transform(delta).ravel()
+    assert np.all((min_budget <= high) & (high <= low) & (low <= m))  # a higher price buys less
+    # exactly the units worth at least the price (ties at the price are bought)
+    expected = min_budget + (delta[:, min_budget:] >= p1).sum(axis=1)
+    np.testing.assert_array_equal(low, expected)
+    perm = np.array(rnd.sample(range(n), n))
+    permuted = GreedyAllocator(min_budget=min_budget, price=p1).fit_transform(delta[perm]).ravel()
+    np.testing.assert_array_equal(permuted, low[perm])
+
+
+def test_price_mode_success_prob_counts_units_worth_the_price():
+    lam = np.array([[0.0], [0.1], [0.5], [0.9], [1.0]])
+    # 0.5, 0.25, 0.125, ... : three units of lam=0.5 are worth >= 0.125 (tie bought)
+    alloc = GreedyAllocator(max_budget=6, kind="success_prob", price=0.125).fit(lam)
+    assert alloc.price_ == 0.125
+    np.testing.assert_array_equal(alloc.transform(lam).ravel(), [0, 0, 3, 1, 1])
+    # price 0 buys every unit (all worth >= 0), like the greedy at budget=max_budget
+    np.testing.assert_array_equal(
+        GreedyAllocator(max_budget=6, kind="success_prob", price=0).fit_transform(lam).ravel(),
+        [6] * 5)
+    # min_budget still holds
+    np.testing.assert_array_equal(
+        GreedyAllocator(max_budget=6, min_budget=2, kind="success_prob", price=0.6)
+        .fit_transform(lam).ravel(), [2, 2, 2, 2, 2])
+
+
+def test_price_mode_parameters():
+    delta = np.array([[0.5, 0.2], [0.4, 0.1]])
+    # budget is ignored (not even checked) at a fixed price
+    assert GreedyAllocator(budget=99, price=0.3).fit_transform(delta).ravel().tolist() == [1, 1]
+    with pytest.raises(ValueError, match="price"):
+        GreedyAllocator(price=-0.1).fit(delta)
+    with pytest.raises(ValueError, match="price"):
+        GreedyAllocator(price="auto").fit(delta)
+    with pytest.raises(ValueError, match="price"):
+        GreedyAllocator(price=np.inf).fit(delta)
+    # price="fit" checks budget as batch mode does, and refuses a budget changed since fit
+    with pytest.raises(ValueError, match="budget=3"):
+        GreedyAllocator(budget=3, price="fit").fit(delta)
+    alloc = GreedyAllocator(budget=1, price="fit").fit(delta)
+    assert alloc.price_ == np.nextafter(0.2, 1)
+    alloc.set_params(budget=1.5)
+    with pytest.raises(ValueError, match="Call fit again"):
+        alloc.transform(delta)
+    # a numeric price set after fit takes effect, as the other parameters do
+    alloc.set_params(price=0.45)
+    assert alloc.transform(delta).ravel().tolist() == [1, 0]
+
+
+def _realistic_success_prob(rng, n):
+    """Success probabilities shaped like the shipped arithmetic data: many
+    near-hopeless and many near-certain queries, a spread in between."""
+    return rng.beta(0.35, 0.5, size=n)
+
+
+@pytest.mark.parametrize("budget", [1, 2, 4, 8])
+def test_fitted_price_spends_budget_on_a_stream(budget):
+    rng = np.random.default_rng(budget)
+    held_out = _realistic_success_prob(rng, 2000).reshape(-1, 1)
+    alloc = GreedyAllocator(budget, max_budget=16, kind="success_prob", price="fit").fit(held_out)
+    stream = _realistic_success_prob(rng, 3000).reshape(-1, 1)
+    spent = [alloc.transform(x[None])[0, 0] for x in stream]  # one query at a time
+    assert abs(np.mean(spent) - budget) <= 0.05 * budget
+
+
+def test_fitted_price_spends_budget_on_a_stream_of_marginal_rewards():
+    from skadapt.targets import geometric_marginal_rewards
+
+    rng = np.random.default_rng(7)
+
+    def curves(n):  # predicted curves of a noisy probe
+        lam = np.clip(_realistic_success_prob(rng, n) + rng.normal(0, 0.05, n), 0, 1)
+        return geometric_marginal_rewards(lam, 16)
+
+    alloc = GreedyAllocator(3, price="fit").fit(curves(2000))
+    spent = alloc.transform(curves(4000)).ravel()  # decided query by query
+    assert abs(spent.mean() - 3) <= 0.05 * 3
