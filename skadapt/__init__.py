@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "GreedyAllocator": "skadapt.allocation",
     "BinnedAllocator": "skadapt.allocation",
+    "BudgetSearchCV": "skadapt.budget_search",
     "Router": "skadapt.routing",
     "SuccessProbClassifier": "skadapt.probes",
     "MarginalRewardRegressor": "skadapt.probes",
@@ -35,7 +36,7 @@ _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
     "selection", "feedback", "persistence", "routing", "distributed",
-    "scoring",
+    "scoring", "budget_search",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]
