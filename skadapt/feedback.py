@@ -36,6 +36,7 @@ See ``docs/feedback.md`` for the user guide.
 import itertools
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -50,6 +51,7 @@ from skadapt._validation import (
     as_float_array,
     check_positive_int,
     check_probabilities,
+    format_value,
     row_list,
 )
 from skadapt.allocation import greedy_allocate, greedy_allocate_success_prob
@@ -816,7 +818,7 @@ def _predict(predictor, Z):
             "predictor must be a fitted scikit-learn classifier (predict_proba), regressor "
             f"(predict) or a callable; got {type(predictor).__name__}."
         )
-    out = np.asarray(out, dtype=np.float64)
+    out = as_float_array(out, "the predictor's output")  # complex or strings: a clear error
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
     if out.shape[0] != Z.shape[0] or out.ndim not in (1, 2):
@@ -829,13 +831,34 @@ def _predict(predictor, Z):
     return out
 
 
+def _success_prob_output(predictor, pred):
+    """The predictor's 1-D output as success probabilities; out of [0, 1] is never silent.
+
+    A scikit-learn regressor (``predict`` without ``predict_proba``) fitted to
+    success rates overshoots [0, 1] by construction: its output is clipped, with
+    a warning that says how much. Any other predictor (a classifier, a callable)
+    outside [0, 1] is an error.
+    """
+    bad = np.flatnonzero((pred < 0) | (pred > 1))
+    if not bad.size:
+        return pred
+    found = (f"{bad.size} of {pred.size} values outside [0, 1] (range "
+             f"[{pred.min():.3g}, {pred.max():.3g}]) at row(s) {row_list(bad)}")
+    if hasattr(predictor, "predict") and not hasattr(predictor, "predict_proba"):
+        warnings.warn(
+            f"the predictor's output (a regressor's predict) has {found}; clipped to [0, 1] "
+            "as success probabilities.", UserWarning, stacklevel=3)
+        return np.clip(pred, 0.0, 1.0)
+    raise ValueError(
+        f"predictor returned success probabilities outside [0, 1]: the predictor's output has "
+        f"{found}; return probabilities (np.clip(..., 0, 1) if clipping is what you want)."
+    )
+
+
 def _hidden_features(X, n):
     if X is None:
         return None
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"X must contain numbers: {exc}") from None
+    X = as_float_array(X, "X")  # complex X raises instead of losing its imaginary part
     if X.ndim != 2 or X.shape[0] != n:
         raise ValueError(f"X must have shape (n_queries, n_features) = ({n}, n_features); got {X.shape}.")
     return X
@@ -869,7 +892,9 @@ def two_phase(samples, predictor, budget, *, first_samples=1, X=None, max_budget
     samples : StoredSamples
     predictor : fitted estimator or callable
         Anything with ``predict_proba``, ``predict``, or a callable, applied to
-        an ``(n_queries, n_features + 6)`` array.
+        an ``(n_queries, n_features + 6)`` array. A 1-D output outside [0, 1]
+        is an error, except from a regressor's ``predict``: that is clipped to
+        [0, 1] with a ``UserWarning``.
     budget : float
         Average samples per query, in ``[first_samples, max_budget]``.
     first_samples : int, default=1
@@ -916,7 +941,7 @@ def two_phase(samples, predictor, budget, *, first_samples=1, X=None, max_budget
         Z = evidence if X is None else np.hstack([X, evidence])
         pred = _predict(predictor, Z)
         if pred.ndim == 1:
-            lam = np.clip(pred, 0.0, 1.0)[:, None]
+            lam = _success_prob_output(predictor, pred)[:, None]
             offset = 0 if verifier_at_inference else r
             delta = lam * np.power(1.0 - lam, np.arange(offset, offset + width)[None, :])
         else:

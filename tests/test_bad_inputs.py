@@ -102,6 +102,20 @@ class _NeverFitted:
         raise AssertionError("fit reached: the bad input was not caught first")
 
 
+class _BadProba:
+    """A classifier whose predict_proba leaves [0, 1] (a bug two_phase must not clip away)."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, Z):
+        return np.tile([-0.5, 1.5], (len(Z), 1))
+
+
+class _OvershootingRegressor:
+    def predict(self, Z):
+        return np.linspace(-0.2, 1.3, len(Z))
+
+
 X6 = np.arange(12.0).reshape(6, 2)
 GROUPS = np.array(list("aabbcc"))
 
@@ -483,6 +497,13 @@ CASES = [
     ("price_rule-prior-without-verifier", lambda: feedback.price_rule(samples(), 0.1, verifier_at_inference=False, prior=0.5), ValueError, r"prior is used only with verifier_at_inference=True"),
     ("multi_round-prior-length", lambda: feedback.multi_round(samples(), 2, prior=[0.5, 0.5]), ValueError, r"prior must be a probability or an array of shape \(6,\)"),
     ("ac-max_samples-float", lambda: feedback.adaptive_consistency(samples(), max_samples=2.5), ValueError, r"max_samples must be an integer >= 1; got 2.5"),
+    ("two_phase-predictor-above-1", lambda: feedback.two_phase(samples(), lambda Z: np.full(len(Z), 1.2), 2), ValueError, r"predictor returned success probabilities outside \[0, 1\]: the predictor's output has 6 of 6 values outside \[0, 1\] \(range \[1.2, 1.2\]\) at row\(s\) \[0, 1"),
+    ("two_phase-predictor-negative", lambda: feedback.two_phase(samples(), lambda Z: np.where(np.arange(len(Z)) == 3, -0.1, 0.5), 2), ValueError, r"the predictor's output has 1 of 6 values outside \[0, 1\] \(range \[-0.1, 0.5\]\) at row\(s\) \[3\]"),
+    ("two_phase-classifier-above-1", lambda: feedback.two_phase(samples(), _BadProba(), 2), ValueError, r"the predictor's output has 6 of 6 values outside \[0, 1\]"),
+    ("two_phase-predictor-complex", lambda: feedback.two_phase(samples(), lambda Z: np.full(len(Z), 0.5j), 2), TypeError, r"the predictor's output must hold real numbers"),
+    ("two_phase-predictor-strings", lambda: feedback.two_phase(samples(), lambda Z: ["high"] * len(Z), 2), TypeError, r"the predictor's output must contain numbers"),
+    ("two_phase-X-complex", lambda: feedback.two_phase(samples(), lambda Z: np.full(len(Z), 0.5), 2, X=np.ones((6, 2)) * 1j), TypeError, r"X must hold real numbers"),
+    ("two_phase_training-X-complex", lambda: feedback.two_phase_training_data(samples(), X=np.ones((6, 2)) * 1j), TypeError, r"X must hold real numbers"),
     ("stored-n_tokens-neg", lambda: feedback.StoredSamples(R, n_tokens=-np.ones((6, 4))), ValueError, r"n_tokens must lie in \[0, inf\]; found -1.0"),
     # ---- skadapt.datasets
     ("arithmetic-n-neg", lambda: datasets.make_arithmetic_tasks(-1), ValueError, r"n_queries must be an integer >= 0, got -1"),
@@ -698,6 +719,15 @@ def test_probe_fitted_on_huge_features_matches_the_scaled_fit(one_torch_thread):
     huge = SuccessProbClassifier(**params).fit(X * 1e300, y)
     np.testing.assert_allclose(huge.predict_proba(X * 1e300), small.predict_proba(X), rtol=1e-5, atol=1e-6)
     assert np.ptp(huge.predict_proba(X * 1e300)[:, 1]) > 0.01  # not a constant
+
+
+def test_two_phase_clips_a_regressor_with_a_warning_naming_its_output():
+    # a regressor fitted to success rates overshoots [0, 1]: clipped, never silently
+    with pytest.warns(UserWarning, match=r"the predictor's output \(a regressor's predict\) has 2 of 6 "
+                      r"values outside \[0, 1\] \(range \[-0.2, 1.3\]\) at row\(s\) \[0, 5\]; clipped"):
+        clipped = feedback.two_phase(samples(), _OvershootingRegressor(), 2)
+    inside = feedback.two_phase(samples(), lambda Z: np.clip(np.linspace(-0.2, 1.3, len(Z)), 0, 1), 2)
+    np.testing.assert_array_equal(clipped.samples_used, inside.samples_used)
 
 
 def test_binned_allocator_memory_on_a_million_queries():
