@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._torch_mlp import success_prob_targets
+from ._heads import success_prob_targets
 
 __all__ = ["NoClassLabelsError", "QueryTargets", "group_rows", "success_targets"]
 

@@ -783,7 +783,7 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         super().__setstate__(state)
         device = getattr(self, "device_", None)
         if device is not None and _is_model_name(self.model):
-            from ._torch_mlp import DeviceWarning, device_available
+            from ._devices import DeviceWarning, device_available
 
             if not device_available(device):
                 warnings.warn(

@@ -10,8 +10,10 @@ variant the paper uses for its Math and GSM8K experiments.
 targets, losses and outputs as :class:`~skadapt.SuccessProbClassifier`
 (``kind="success_prob"``, soft-label cross-entropy, Eq. 7) or
 :class:`~skadapt.MarginalRewardRegressor` (``kind="marginal"``, squared error,
-Eq. 6, with the same monotone head). Training, heads, seeds, devices and pickling
-come from :mod:`skadapt._torch_mlp`; the forward pass and pooling from
+Eq. 6, with the same monotone head). Training and seeds come from
+:mod:`skadapt._training`, heads from :mod:`skadapt._heads`, devices from
+:mod:`skadapt._devices`, pickling from :mod:`skadapt._torch_state` and cross-fitting
+from :mod:`skadapt._cross_fit`; the forward pass and pooling from
 :mod:`skadapt.featurizer`.
 """
 
@@ -31,19 +33,20 @@ from torch import nn
 
 from ._compat import Interval, StrOptions, _fit_context, check_is_fitted
 from ._lm import SMOLLM2_ALIAS, load_lm
-from ._torch_mlp import (
-    CrossFitTransformMixin,
+from ._cross_fit import CrossFitTransformMixin
+from ._devices import resolve_device
+from ._heads import (
     MarginalRewardHead,
-    ProbeNetwork,
     SuccessProbHead,
-    TorchModuleStateMixin,
-    build_mlp,
+    marginal_reward_targets,
+    success_prob_targets,
+)
+from ._networks import ProbeNetwork, build_mlp
+from ._torch_state import TorchModuleStateMixin
+from ._training import (
     isolated_rng,
     make_generator,
-    marginal_reward_targets,
     predict_batches,
-    resolve_device,
-    success_prob_targets,
     torch_seed,
     train_module,
 )
@@ -731,7 +734,7 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         probe = cls(**params)
         for k, v in meta["fitted"].items():
             setattr(probe, k, np.asarray(v) if k == "classes_" else v)
-        from ._torch_mlp import device_available
+        from ._devices import device_available
 
         if device is None:
             device = probe.device_ if device_available(probe.device_) else "cpu"

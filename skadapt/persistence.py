@@ -512,7 +512,7 @@ def load(path):
     estimator : estimator
         The estimator, fitted if it was saved fitted. Torch modules go to the device
         they were saved on when it exists here, else to CPU with a
-        :class:`~skadapt._torch_mlp.DeviceWarning` (``device_`` is then ``"cpu"``).
+        :class:`~skadapt._devices.DeviceWarning` (``device_`` is then ``"cpu"``).
 
     Raises
     ------
@@ -667,7 +667,7 @@ def _read_arrays(path, listed):
 
 
 def _fall_back_device(path, estimator):
-    from ._torch_mlp import DeviceWarning, device_available
+    from ._devices import DeviceWarning, device_available
 
     device = estimator.device_
     try:
@@ -689,7 +689,7 @@ def _load_modules(path, estimator, modules):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ._torch_mlp import isolated_rng
+    from ._training import isolated_rng
 
     owner = type(estimator).__name__
     allowed = set(getattr(estimator, "_torch_module_attrs", ()))

@@ -5,7 +5,8 @@
 Eq. 8) and :class:`MarginalRewardRegressor` the vector of marginal rewards
 ``Delta_j = q(j) - q(j - 1)`` for ``j = 1..max_budget`` (general rewards, Eq. 6).
 Both are two-layer MLPs by default (one hidden layer), trained with the shared torch
-machinery of :mod:`skadapt._torch_mlp`, and both are transformers whose cross-fitted
+machinery of :mod:`skadapt._training` (heads and losses in :mod:`skadapt._heads`,
+cross-fitting in :mod:`skadapt._cross_fit`), and both are transformers whose cross-fitted
 ``fit_transform`` feeds held-out predictions to the allocator fitted next in a
 :class:`~sklearn.pipeline.Pipeline`.
 
@@ -36,21 +37,17 @@ from ._compat import (
     check_is_fitted,
     validate_data,
 )
-from ._torch_mlp import (
+from ._cross_fit import CrossFitTransformMixin
+from ._devices import resolve_device
+from ._heads import (
     BetaBinomialHead,
-    CrossFitTransformMixin,
     MarginalRewardHead,
-    ProbeNetwork,
     SuccessProbHead,
-    TorchModuleStateMixin,
-    build_mlp,
-    make_generator,
     marginal_reward_targets,
-    predict_batches,
-    resolve_device,
-    torch_seed,
-    train_module,
 )
+from ._networks import ProbeNetwork, build_mlp
+from ._torch_state import TorchModuleStateMixin
+from ._training import make_generator, predict_batches, torch_seed, train_module
 from ._target_forms import NoClassLabelsError, group_rows, success_targets
 from ._validation import check_positive_int, reject_complex
 from ._versioning import VersionedPickleMixin

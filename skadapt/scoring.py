@@ -40,7 +40,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._target_forms import NoClassLabelsError, group_rows
-from ._torch_mlp import marginal_reward_targets, success_prob_targets
+from ._heads import marginal_reward_targets, success_prob_targets
 from .metrics import make_allocation_scorer
 
 __all__ = [

@@ -283,7 +283,7 @@ def test_pickle_stores_no_weights_and_reloads(tiny_llama_path):
 
 
 def test_unpickled_on_a_machine_without_the_device(tiny_llama_path):
-    from skadapt._torch_mlp import DeviceWarning
+    from skadapt._devices import DeviceWarning
 
     feat = HiddenStateFeaturizer(tiny_llama_path).fit(["q"])
     X = feat.transform(["q"])

@@ -32,7 +32,7 @@ from skadapt import (
     MarginalRewardRegressor,
     SuccessProbClassifier,
 )
-from skadapt._torch_mlp import DeviceWarning
+from skadapt._devices import DeviceWarning
 from skadapt.persistence import InconsistentVersionWarning, load, save
 from skadapt.routing import Router
 

@@ -1,4 +1,5 @@
-"""Tests of skadapt.probes and the shared torch machinery of skadapt._torch_mlp."""
+"""Tests of skadapt.probes and the shared torch machinery (skadapt._heads, _networks,
+_training, _torch_state, _cross_fit)."""
 
 import io
 import pickle
@@ -18,18 +19,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skadapt._torch_mlp import (
+from skadapt._devices import DeviceWarning, resolve_device
+from skadapt._heads import (
     BetaBinomialHead,
-    DeviceWarning,
     MarginalRewardHead,
-    ProbeNetwork,
     SuccessProbHead,
-    make_generator,
-    predict_batches,
-    resolve_device,
     success_count_targets,
-    train_module,
 )
+from skadapt._networks import ProbeNetwork
+from skadapt._training import make_generator, predict_batches, train_module
 from skadapt.metrics import probe_report
 from skadapt.probes import MarginalRewardRegressor, SuccessProbClassifier
 from skadapt.targets import (
