@@ -12,15 +12,18 @@ Other skadapt modules may import these helpers; they are private (not part of
 the public API) and may change without deprecation.
 """
 
+import contextlib
 import math
 import numbers
 import os
+import warnings
 
 import numpy as np
 
 __all__ = [
     "InputTypeError",
     "as_float_array",
+    "naming_non_numeric",
     "check_array_memory",
     "check_finite_number",
     "format_value",
@@ -102,6 +105,44 @@ def reject_complex(X, name="X"):
         return
     if is_complex:
         raise InputTypeError(f"Complex data not supported: {name} must hold real numbers.")
+
+
+@contextlib.contextmanager
+def naming_non_numeric(X, name="X"):
+    """Re-raise a conversion error of ``X`` inside the block as one that names ``X``.
+
+    ``validate_data`` reports strings in ``X`` with numpy's "could not convert
+    string to float: 'a'", which names no argument. Wrap the call::
+
+        with naming_non_numeric(X):
+            X = validate_data(self, X, ...)
+
+    Nothing is added on success: only after an error is ``X`` converted again,
+    to tell whether it was the cause (and not ``y``, NaN, a shape or a sparse
+    matrix, whose errors pass through unchanged).
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InputTypeError) or _is_sparse(X):
+            raise
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as cause:
+            raise InputTypeError(
+                f"{name} must contain numbers; could not convert it: {cause}"
+            ) from None
+        raise
+
+
+def _is_sparse(X):
+    try:
+        from scipy import sparse
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        return False
+    return sparse.issparse(X)
 
 
 def check_finite_number(value, name):

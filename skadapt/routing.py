@@ -60,9 +60,12 @@ from skadapt._compat import (
     validate_data,
 )
 from skadapt._validation import (
+    as_float_array,
     check_positive_int,
     check_probabilities,
     check_reward_matrix,
+    naming_non_numeric,
+    reject_complex,
     row_list,
 )
 from skadapt._versioning import VersionedPickleMixin
@@ -242,10 +245,7 @@ def best_of_k_preference(X, k, *, kind="success_prob"):
 
 
 def _check_marginal_matrix(X, k):
-    try:
-        delta = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"X (marginal rewards) must contain numbers: {exc}") from None
+    delta = as_float_array(X, "X (marginal rewards)")  # complex: an error, not a lost part
     if delta.ndim != 2 or delta.shape[0] == 0:
         raise ValueError(
             f"X (marginal rewards) must be a non-empty 2-D array of shape (n_queries, "
@@ -385,6 +385,12 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         self.fraction = fraction
         self.threshold = threshold
 
+    @property
+    def _fit_needs_held_out(self):
+        # only threshold="fit" decides with what fit learned from the scores (a probe
+        # before it must then cross-fit; see skadapt.policy.make_policy)
+        return isinstance(self.threshold, str) and self.threshold == "fit"
+
     def _check_params(self):
         self._validate_params()
         for name in ("fraction", "threshold"):
@@ -395,7 +401,9 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
                 )
 
     def _check_scores(self, X, reset):
-        X = validate_data(self, X, dtype=np.float64, reset=reset)
+        reject_complex(X)  # validate_data: a list of complex numbers gives float()'s TypeError
+        with naming_non_numeric(X):
+            X = validate_data(self, X, dtype=np.float64, reset=reset)
         if X.shape[1] != 1:
             raise ValueError(
                 f"Router expects X of shape (n_queries, 1): one routing score per query "
@@ -557,10 +565,7 @@ def routing_curve(R_strong, R_weak, scores, *, fractions=None):
     """
     strong, weak = _decoder_means(R_strong, R_weak)
     n = strong.shape[0]
-    try:
-        scores = np.asarray(scores, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"scores must contain numbers: {exc}") from None
+    scores = as_float_array(scores, "scores")  # complex: an error, not a lost part
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
     if scores.shape != (n,):
@@ -574,7 +579,7 @@ def routing_curve(R_strong, R_weak, scores, *, fractions=None):
     if fractions is None:
         counts = np.arange(n + 1)
     else:
-        fractions = np.atleast_1d(np.asarray(fractions, dtype=np.float64))
+        fractions = np.atleast_1d(as_float_array(fractions, "fractions"))
         if fractions.ndim != 1 or fractions.size == 0:
             raise ValueError(
                 f"fractions must be a non-empty 1-D list of shares; got {fractions!r}."
