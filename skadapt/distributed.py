@@ -654,7 +654,15 @@ class _CollectWorker:
     def __init__(self, model, device, verifier, settings, model_sha256, folder):
         from ._lm import load_lm
 
-        self.model, self.tokenizer = load_lm(model, device=device)
+        if settings.get("backend", "hf") == "vllm":
+            # the engine is built on the first shard and kept (sampling caches it)
+            self.model, self.tokenizer = model, None
+        else:
+            options = dict(settings.get("backend_options") or {})
+            self.model, self.tokenizer = load_lm(
+                model, device=device, dtype=options.get("dtype"),
+                model_kwargs=options.get("model_kwargs"))
+            settings = dict(settings, backend_options=None)
         self.model_sha256 = _check_same_weights(model, model_sha256)
         self.verifier, self.settings, self.folder = verifier, settings, folder
 
@@ -703,7 +711,7 @@ def collect(model, queries, references, verifier, n_samples, output, *, ids=None
             stop_strings=None, batch_size=8, random_state=0, verifier_id=None,
             extra_config=None, device="cpu", shard_size=None, num_actors=1,
             num_cpus_per_actor=1, num_gpus_per_actor=0, max_shards=None,
-            verbose=False):
+            backend="hf", backend_options=None, verbose=False):
     """Sample and verify LM answers on Ray Data, as Parquet shards in ``output``.
 
     :func:`skadapt.sampling.sample_and_score` run by a pool of Ray actors that
@@ -738,6 +746,15 @@ batch_size, random_state, extra_config
         Queries per shard, a multiple of ``batch_size``; ``None``: 32 batches.
     num_actors, num_cpus_per_actor, num_gpus_per_actor, max_shards, verbose
         As for :func:`featurize`.
+    backend : {"hf", "vllm"}, default="hf"
+        As for :func:`~skadapt.sampling.sample_and_score`: ``"vllm"`` makes each
+        actor hold one vLLM engine (give it GPUs with ``num_gpus_per_actor``, and
+        ``tensor_parallel_size`` in ``backend_options`` to match). Both backends
+        end samples by the same rule (:func:`skadapt.sampling.finish_sample`).
+        The vLLM path has not run anywhere yet (see docs/scaling.md).
+    backend_options : dict, default=None
+        As for :func:`~skadapt.sampling.sample_and_score` (part of the run's
+        identity). With ``backend="hf"``, ``device`` comes from ``device``.
 
     Returns
     -------
@@ -782,12 +799,12 @@ batch_size, random_state, extra_config
         "max_new_tokens": max_new_tokens, "temperature": temperature,
         "top_p": top_p, "stop_strings": stop_strings, "batch_size": batch_size,
         "random_state": random_state, "verifier_id": verifier_id,
-        "extra_config": extra_config,
+        "extra_config": extra_config, "backend": backend,
+        "backend_options": backend_options,
     }
     # every check of sample_and_score, and the run identity it would record
     run = _prepare_run(model, queries, references, verifier, tokenizer=None,
-                       ids=ids, checkpoint=None, backend="hf", verbose=False,
-                       **settings)
+                       ids=ids, checkpoint=None, verbose=False, **settings)
     references = run.references
     size = _shard_size(shard_size, int(batch_size))
     _import_ray()

@@ -664,6 +664,9 @@ def _vllm_batch(llm, prompts, k, seeds, max_new_tokens, temperature, top_p,
     return _finish_all(tokens, logprobs, tokenizer, stop_strings, stop_ids)
 
 
+_VLLM_ENGINES = {}
+
+
 def _load_vllm(model, options=None):
     try:
         import vllm
@@ -674,7 +677,10 @@ def _load_vllm(model, options=None):
         ) from exc
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError("backend='vllm' takes the model as a name or path")
-    llm = vllm.LLM(model=os.fspath(model), **dict(options or {}))
+    key = (os.fspath(model), json.dumps(options or {}, sort_keys=True))
+    if key not in _VLLM_ENGINES:  # one engine per process and configuration
+        _VLLM_ENGINES[key] = vllm.LLM(model=os.fspath(model), **dict(options or {}))
+    llm = _VLLM_ENGINES[key]
     return llm, llm.get_tokenizer()
 
 
