@@ -340,6 +340,11 @@ class BudgetSearchCV(VersionedPickleMixin, TransformerMixin, BaseEstimator):
 
         self._validate_params()
         self._check_objective()
+        if y is None:
+            raise ValueError(
+                "BudgetSearchCV requires y to be passed, but the target y is None: pass the "
+                "(n_queries, n_samples) matrix of observed rewards."
+            )
         X, y = indexable(X, y)
         R = np.asarray(y, dtype=np.float64) if not hasattr(y, "to_numpy") else y.to_numpy(dtype=np.float64)
         if R.ndim == 1:
