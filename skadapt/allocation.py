@@ -45,6 +45,7 @@ from skadapt._validation import (
     check_probabilities,
     check_reward_matrix,
     format_value,
+    naming_non_numeric,
     reject_complex,
     row_list,
 )
@@ -328,6 +329,19 @@ class _AllocatorMixin:
         self._check_budget_bounds(max_budget, n_features)
         return max_budget
 
+    def _validate_params(self):
+        super()._validate_params()
+        # scikit-learn's Interval(numbers.Real/Integral) takes a bool as 0 or 1:
+        # budget=True would allocate one unit per query without a word
+        for name in ("budget", "max_budget", "min_budget", "price", "n_bins", "spend_tolerance",
+                     "pacing_window"):
+            value = getattr(self, name, None)
+            if isinstance(value, (bool, np.bool_)):
+                raise InputTypeError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a "
+                    f"bool; got {value!r}."
+                )
+
     def _bounds_at_transform(self):
         """Check the current parameters again: ``set_params`` may have changed them since fit."""
         self._validate_params()
@@ -367,6 +381,12 @@ def _fixed_price(allocator):
     price = getattr(allocator, "price", None)
     return None if price is None or isinstance(price, str) else price
 
+
+# With kind="success_prob", BinnedAllocator.fit makes one pass over the queries
+# per unit of max_budget: beyond these (units; queries x units) it would take
+# minutes, and it refuses.
+_MAX_GEOMETRIC_UNITS = 1 << 17
+_MAX_GEOMETRIC_WORK = 2 * 10**9
 
 _COMMON_CONSTRAINTS = {
     "budget": [Interval(numbers.Real, 0, None, closed="left")],
@@ -527,7 +547,8 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         """
         self._validate_params()
         reject_complex(X)
-        X = validate_data(self, X, dtype=np.float64)
+        with naming_non_numeric(X):  # validate_data's message names no argument
+            X = validate_data(self, X, dtype=np.float64)
         self.max_budget_ = self._resolve_bounds(X)
         if self.price == "fit":
             self.price_ = self._fit_price(X, self.max_budget_)
@@ -579,7 +600,8 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         check_is_fitted(self)
         max_budget = self._bounds_at_transform()
         reject_complex(X)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        with naming_non_numeric(X):  # validate_data's message names no argument
+            X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
         if self.price is not None:
             return self._price_budgets(X, max_budget).reshape(-1, 1)
@@ -822,7 +844,8 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         """
         self._validate_params()
         reject_complex(X)
-        X = validate_data(self, X, dtype=np.float64)
+        with naming_non_numeric(X):  # validate_data's message names no argument
+            X = validate_data(self, X, dtype=np.float64)
         max_budget = self.max_budget_ = self._resolve_bounds(X)
         n = X.shape[0]
         key = X[:, 0]
@@ -830,6 +853,8 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         bins = _binned.assign_bins(self.bin_edges_, key)
         n_bins = self.n_bins_ = self.bin_edges_.size - 1
         self.bin_counts_ = np.bincount(bins, minlength=n_bins).astype(np.int64)
+        if self.kind == "success_prob":
+            self._check_geometric_work(n, n_bins, max_budget)
         check_array_memory((n_bins, max_budget + 1), name="max_budget", value=max_budget)
         if y is None:
             sums = self._predicted_bin_sums(X, bins, n_bins, max_budget)
@@ -847,6 +872,28 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self._fitted_params = {name: getattr(self, name) for name in self._FITTED_PARAMS}
         self.reset_pacing()
         return self
+
+    def _check_geometric_work(self, n, n_bins, max_budget):
+        """Refuse a max_budget whose geometric marginal rewards would take minutes.
+
+        With ``kind="success_prob"`` nothing in ``X`` bounds ``max_budget``: fit
+        tabulates ``lam (1 - lam)**j`` for every unit ``j < max_budget`` (one pass
+        over the ``n`` queries per unit, then tables of ``n_bins x max_budget``).
+        """
+        if max_budget <= _MAX_GEOMETRIC_UNITS and n * max_budget <= _MAX_GEOMETRIC_WORK:
+            return
+        total = _greedy.total_units(self.budget, n)
+        # the most units one query can get when the others have min_budget
+        reachable = max(total - (n - 1) * self.min_budget, self.min_budget, 1)
+        limit = max(1, min(_MAX_GEOMETRIC_UNITS, _MAX_GEOMETRIC_WORK // n))
+        raise ValueError(
+            f"max_budget={format_value(max_budget)} is too large for kind='success_prob' on "
+            f"{n} queries: fit would compute the geometric marginal rewards of {max_budget} "
+            f"units for every query ({n} x {max_budget} values) and tables of "
+            f"{n_bins} bins x {max_budget} units, which takes minutes. At budget="
+            f"{format_value(self.budget)} the {n} queries share {total} units, so at fit no query "
+            f"gets more than {reachable}; lower max_budget (at most {limit} here)."
+        )
 
     def _predicted_marginals(self, X, rows, max_budget):
         """Predicted marginal rewards of the queries ``rows``, (len(rows), max_budget)."""
@@ -928,7 +975,8 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self._bounds_at_transform()
         self._check_unchanged_since_fit()
         reject_complex(X)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        with naming_non_numeric(X):  # validate_data's message names no argument
+            X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_transform_input(X)
         bins = _binned.assign_bins(self.bin_edges_, X[:, 0])
         if self.pacing:
