@@ -26,6 +26,8 @@ _LAZY = {
     "MarginalRewardRegressor": "skadapt.probes",
     "HiddenStateFeaturizer": "skadapt.featurizer",
     "LoRAProbe": "skadapt.lora",
+    # the probe -> allocator Pipeline, cross-fitting only where the next step needs it
+    "make_policy": "skadapt.policy",
     # plots (matplotlib is an optional extra)
     "AllocationCurveDisplay": "skadapt.display",
     "SuccessCalibrationDisplay": "skadapt.display",
@@ -36,7 +38,7 @@ _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
     "selection", "feedback", "persistence", "routing", "distributed",
-    "scoring", "budget_search",
+    "scoring", "budget_search", "policy",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]

@@ -15,3 +15,4 @@ from sklearn.utils._param_validation import HasMethods  # noqa: F401,E402
 from sklearn.base import _fit_context  # noqa: F401, E402
 from sklearn.utils import _safe_indexing  # noqa: F401, E402
 from sklearn.utils.validation import _check_feature_names_in  # noqa: E402, F401
+from sklearn.pipeline import _name_estimators  # noqa: E402, F401

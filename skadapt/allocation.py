@@ -530,6 +530,13 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self.kind = kind
         self.price = price
 
+    @property
+    def _fit_needs_held_out(self):
+        # fit learns from the values of X only for price="fit"; otherwise it checks
+        # their shape, so a probe before it need not cross-fit (see
+        # skadapt._cross_fit.fit_needs_held_out and skadapt.policy.make_policy)
+        return self.price == "fit"
+
     def fit(self, X, y=None):
         """Validate the parameters and record the shape of ``X``.
 

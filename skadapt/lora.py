@@ -190,6 +190,11 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
     cv : int, cross-validation splitter or iterable, default=5
         Folds of the cross-fitted :meth:`fit_transform`. Each fold trains its own
         adapters, so ``fit_transform`` costs ``cv + 1`` fine-tunings.
+    cross_fit : bool, default=True
+        Whether :meth:`fit_transform` is cross-fitted over ``cv`` or returns the
+        in-sample predictions of one fine-tuning (enough before
+        :class:`~skadapt.GreedyAllocator`; :func:`skadapt.policy.make_policy` sets it
+        from the step that follows).
     device : str, default="auto"
         Torch device; ``"auto"`` is CUDA when available, else CPU.
     dtype : str, default=None
@@ -282,6 +287,7 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
         "cv": ["cv_object"],
+        "cross_fit": ["boolean"],
         "device": [str, torch.device],
         "dtype": [str, None],
         "random_state": ["random_state"],
@@ -295,8 +301,8 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
                  target_modules=None, hidden_layer_sizes=(), activation="relu",
                  alpha=0.0, batch_size=16, learning_rate_init=2e-4, max_iter=3,
                  tol=1e-4, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, standardize=True, cv=5, device="auto",
-                 dtype=None, random_state=None, verbose=False):
+                 n_iter_no_change=10, standardize=True, cv=5, cross_fit=True,
+                 device="auto", dtype=None, random_state=None, verbose=False):
         self.model = model
         self.gguf_file = gguf_file
         self.revision = revision
@@ -324,6 +330,7 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
         self.n_iter_no_change = n_iter_no_change
         self.standardize = standardize
         self.cv = cv
+        self.cross_fit = cross_fit
         self.device = device
         self.dtype = dtype
         self.random_state = random_state

@@ -131,6 +131,7 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
         "cv": ["cv_object"],
+        "cross_fit": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -339,6 +340,13 @@ _SHARED_PARAMS_DOC = """
         Folds of the cross-fitted :meth:`fit_transform` (an int means shuffled
         :class:`~sklearn.model_selection.KFold` seeded from ``random_state``). The
         test folds must partition the samples.
+    cross_fit : bool, default=True
+        Whether :meth:`fit_transform` returns out-of-fold predictions (``cv + 1``
+        fits; what an allocator that learns from them, such as
+        :class:`~skadapt.BinnedAllocator`, needs) or the in-sample predictions of the
+        one model fitted on all data (one fit; enough before
+        :class:`~skadapt.GreedyAllocator`, whose ``fit`` only checks their shape).
+        :func:`skadapt.policy.make_policy` sets it from the step that follows.
     device : str or torch.device, default="auto"
         Torch device; ``"auto"`` is CUDA when available, else CPU.
     random_state : int, RandomState instance or None, default=None
@@ -595,6 +603,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         n_iter_no_change=10,
         standardize=True,
         cv=5,
+        cross_fit=True,
         device="auto",
         random_state=None,
         verbose=False,
@@ -618,6 +627,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         self.n_iter_no_change = n_iter_no_change
         self.standardize = standardize
         self.cv = cv
+        self.cross_fit = cross_fit
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -1112,6 +1122,7 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         n_iter_no_change=10,
         standardize=True,
         cv=5,
+        cross_fit=True,
         device="auto",
         random_state=None,
         verbose=False,
@@ -1131,6 +1142,7 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         self.n_iter_no_change = n_iter_no_change
         self.standardize = standardize
         self.cv = cv
+        self.cross_fit = cross_fit
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
