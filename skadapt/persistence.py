@@ -15,6 +15,7 @@ Layout of a saved folder::
     arrays.npz              fitted numpy arrays, by attribute path
     <module>.safetensors    state of each torch module (e.g. module_.safetensors)
     steps/<i>/              one folder per step of a Pipeline
+    estimators/<i>/         one folder per estimator held by another (a search's)
 
 Everything in an estimator's ``__dict__`` that is not a parameter is written: numbers,
 strings, None, lists, tuples, dicts with string keys, numpy arrays and scalars, the
@@ -59,6 +60,7 @@ LOADABLE_CLASSES = (
     "skadapt.featurizer.HiddenStateFeaturizer",
     "skadapt.lora.LoRAProbe",
     "skadapt.routing.Router",
+    "skadapt.budget_search.BudgetSearchCV",
     _PIPELINE,
 )
 # Plain-data helper objects a fitted estimator may hold (rebuilt from their fields).
@@ -85,9 +87,13 @@ def _import(qualname, allowed):
 class _Encoder:
     """Turn a value into JSON, moving arrays to ``self.arrays`` (keyed by path)."""
 
-    def __init__(self, owner):
+    def __init__(self, owner, folder=None):
         self.owner = owner  # for messages
         self.arrays = {}
+        # estimators held as parameters or attributes (a search's estimator_) are
+        # saved whole in sub-folders estimators/<i>
+        self.folder = folder
+        self.n_estimators = 0
 
     def refuse(self, where, value, hint=""):
         raise TypeError(
@@ -98,6 +104,8 @@ class _Encoder:
 
     def param(self, name, value):
         try:
+            if self._is_estimator(value):
+                return self._estimator(value, f"parameter {name}")
             return self.encode(value, f"parameter {name}", arrays=False)
         except TypeError as exc:
             if name not in ("random_state", "cv"):
@@ -141,11 +149,41 @@ class _Encoder:
                 # them rebuilds the same tree, hence the same neighbours and distances
                 "fit_X": self._array(np.asarray(value._fit_X), f"{where}.fit_X"),
             }}
+        if arrays and self._is_estimator(value):
+            return self._estimator(value, where)
+        if arrays and _qualname(type(value)) == "pandas.DataFrame":
+            columns = [str(c) for c in value.columns]
+            if columns != list(value.columns) or len(set(columns)) != len(columns):
+                self.refuse(where, value, " (a DataFrame whose column names are not "
+                                          "distinct strings)")
+            return {"$dataframe": {
+                "columns": columns,
+                "data": {c: self._array(value[c].to_numpy(), _child(where, c))
+                         for c in columns},
+                "index": self._array(value.index.to_numpy(), f"{where}.index"),
+            }}
         if arrays and dataclasses.is_dataclass(value) and _qualname(type(value)) in _DATACLASSES:
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             return {"$dataclass": {"class": _qualname(type(value)),
                                    "fields": self.encode(fields, where)}}
         self.refuse(where, value)
+
+    @staticmethod
+    def _is_estimator(value):
+        return (not isinstance(value, type) and hasattr(value, "get_params")
+                and _qualname(type(value)) in LOADABLE_CLASSES)
+
+    def _estimator(self, value, where):
+        if self.folder is None:
+            self.refuse(where, value, " (an estimator inside a Pipeline step's value)")
+        sub = f"estimators/{self.n_estimators}"
+        self.n_estimators += 1
+        os.makedirs(os.path.join(self.folder, sub))
+        try:
+            _write(value, os.path.join(self.folder, sub))
+        except TypeError as exc:
+            raise TypeError(f"{self.owner}: {where}: {exc}") from None
+        return {"$estimator": sub}
 
     def _torch_value(self, value):
         torch = _torch_if_loaded()
@@ -191,7 +229,9 @@ class _Decoder:
         self.path = path
         self.arrays = arrays
         self.used = set()
-        # parameters are plain JSON values: no arrays or fitted objects
+        self.estimators = set()
+        # parameters are plain JSON values (or whole estimators in sub-folders): no
+        # arrays or fitted objects
         self.params_only = params_only
 
     def bad(self, where, message):
@@ -205,8 +245,28 @@ class _Decoder:
         if not isinstance(value, dict) or len(value) != 1:
             self.bad(where, f"unexpected value {value!r}")
         (tag, body), = value.items()
-        if self.params_only and tag in ("$array", "$str_array", "$nearest_neighbors", "$dataclass"):
+        if self.params_only and tag in ("$array", "$str_array", "$nearest_neighbors",
+                                        "$dataclass", "$dataframe"):
             self.bad(where, f"a parameter cannot hold {tag!r}")
+        if tag == "$estimator" and isinstance(body, str):
+            if not re.fullmatch(r"estimators/[0-9]+", body) or body in self.estimators:
+                self.bad(where, f"bad estimator folder {body!r}")
+            self.estimators.add(body)
+            return load(os.path.join(self.path, body))
+        if tag == "$dataframe" and isinstance(body, dict) \
+                and set(body) == {"columns", "data", "index"}:
+            import pandas as pd
+
+            columns = body["columns"]
+            if not isinstance(columns, list) or not isinstance(body["data"], dict) \
+                    or list(body["data"]) != columns:
+                self.bad(where, "a DataFrame's columns and data do not match")
+            data = {c: self.decode(body["data"][c], f"{where}[{c!r}]") for c in columns}
+            index = self.decode(body["index"], f"{where}.index")
+            if not all(isinstance(v, np.ndarray) and v.shape == (len(index),)
+                       for v in data.values()) or not isinstance(index, np.ndarray):
+                self.bad(where, "a DataFrame's columns are not arrays of its length")
+            return pd.DataFrame(data, index=index, columns=columns)
         if tag == "$float":
             if body not in ("nan", "inf", "-inf"):
                 self.bad(where, f"bad float {body!r}")
@@ -395,7 +455,7 @@ def _write(estimator, folder):
     if _qualname(type(estimator)) == _PIPELINE:
         return _write_pipeline(estimator, folder)
     owner = type(estimator).__name__
-    encoder = _Encoder(owner)
+    encoder = _Encoder(owner, folder)
     params = estimator.get_params(deep=False)
     encoded_params = {k: encoder.param(k, v) for k, v in params.items()}
     module_names = set(getattr(estimator, "_torch_module_attrs", ()))
@@ -412,7 +472,7 @@ def _write(estimator, folder):
     arrays = {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in encoder.arrays.items()}
     _write_json(
         _manifest(estimator, params=encoded_params, attributes=attributes, arrays=arrays,
-                  modules=modules),
+                  modules=modules, estimators=encoder.n_estimators),
         os.path.join(folder, _MANIFEST),
     )
 
@@ -551,7 +611,9 @@ def load(path):
     _require_keys(path, manifest, {"params", "attributes", "arrays", "modules"})
     arrays = _read_arrays(path, manifest["arrays"])
     decoder = _Decoder(path, arrays)
-    estimator = _construct(path, cls, _decode_params(path, cls, manifest["params"]))
+    decoder.estimators = set()
+    estimator = _construct(path, cls, _decode_params(path, cls, manifest["params"],
+                                                     decoder.estimators))
     params = estimator.get_params(deep=False)
     attributes = manifest["attributes"]
     modules = manifest["modules"]
@@ -564,6 +626,17 @@ def load(path):
     unused = sorted(set(arrays) - decoder.used)
     if unused:
         raise ValueError(f"{path}: {_ARRAYS} holds arrays that no attribute uses: {unused}")
+    n_estimators = manifest.get("estimators", 0)
+    folder = os.path.join(path, "estimators")
+    on_disk = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    expected = sorted(str(i) for i in range(n_estimators)) \
+        if isinstance(n_estimators, int) else None
+    used = sorted(e.split("/")[1] for e in decoder.estimators)
+    if expected is None or on_disk != expected or sorted(used, key=int) != sorted(
+            expected, key=int):
+        raise ValueError(f"{path}: the estimators/ folder holds {on_disk}, the manifest "
+                         f"lists {n_estimators} and the parameters and attributes use "
+                         f"{used}")
     if modules:
         _load_modules(path, estimator, modules)
     elif "device_" in attributes:
@@ -607,10 +680,12 @@ def _require_keys(path, manifest, keys):
         raise ValueError(f"{path}/{_MANIFEST} lacks the entries {missing}")
 
 
-def _decode_params(path, cls, encoded):
+def _decode_params(path, cls, encoded, estimators=None):
     if not isinstance(encoded, dict):
         raise ValueError(f"{path}: 'params' must be a JSON object")
     decoder = _Decoder(path, {}, params_only=True)
+    if estimators is not None:
+        decoder.estimators = estimators  # shared with the attributes' decoder
     params = {k: decoder.decode(v, f"parameter {k}") for k, v in encoded.items()}
     signature = inspect.signature(cls.__init__).parameters
     expected = {k for k in signature if k not in ("self", "steps")}

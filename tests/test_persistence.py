@@ -34,6 +34,7 @@ from skadapt import (
 )
 from skadapt._devices import DeviceWarning
 from skadapt.persistence import InconsistentVersionWarning, load, save
+from skadapt.budget_search import BudgetSearchCV
 from skadapt.routing import Router
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +96,10 @@ def cases(tiny_llama_path, one_torch_thread):
             "binned_allocator_paced": (paced, lam, ["transform", "transform"]),
             "router": (Router(fraction=0.3, threshold="fit").fit(lam), lam,
                        ["transform"]),
+            "budget_search": (
+                BudgetSearchCV(mlp(SuccessProbClassifier, max_budget=4), target=0.3,
+                               max_budget=4, cv=3, random_state=0).fit(X, R), X,
+                ["predict", "transform"]),
             "featurizer": (
                 HiddenStateFeaturizer(tiny_llama_path, layer=1, pooling="mean").fit(), text,
                 ["transform"]),
@@ -196,7 +201,8 @@ def fresh_process(cases, tmp_path_factory):
 
 
 CASES = ["success_prob_point", "success_prob_beta", "marginal_regressor", "greedy_allocator",
-         "binned_allocator_paced", "router", "featurizer", "lora_probe", "pipeline"]
+         "binned_allocator_paced", "router", "budget_search", "featurizer", "lora_probe",
+         "pipeline"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -251,6 +257,13 @@ def assert_same(a, b, where):
         assert np.isnan(b), where
     elif isinstance(a, Pipeline):
         assert [n for n, _ in a.steps] == [n for n, _ in b.steps], where
+    elif isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, obj=where)
+    elif hasattr(a, "get_params"):  # an estimator held by another (a search's)
+        assert_same(a.get_params(deep=False), b.get_params(deep=False), f"{where}.params")
+        params = set(a.get_params(deep=False))
+        assert_same({k: vars(a)[k] for k in sorted(vars(a)) if k not in params},
+                    {k: vars(b)[k] for k in sorted(vars(b)) if k not in params}, where)
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
@@ -596,3 +609,20 @@ def test_fitted_pickle_still_round_trips(saved_probe):
         warnings.simplefilter("error", InconsistentVersionWarning)
         again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.predict_proba(X), est.predict_proba(X))
+
+
+def test_nested_estimators_are_checked(cases, tmp_path):
+    """A search saves the estimators it holds in estimators/<i>; a missing or extra
+    one is an error, and each is loaded as strictly as a top-level save."""
+    import shutil
+
+    search = cases["budget_search"][0]
+    save(search, tmp_path / "s")
+    shutil.copytree(tmp_path / "s", tmp_path / "extra")
+    shutil.copytree(tmp_path / "s" / "estimators" / "0",
+                    tmp_path / "extra" / "estimators" / "9")
+    with pytest.raises(ValueError, match="the estimators/ folder holds"):
+        load(tmp_path / "extra")
+    shutil.rmtree(tmp_path / "s" / "estimators" / "1")
+    with pytest.raises((ValueError, FileNotFoundError), match="estimators"):
+        load(tmp_path / "s")
