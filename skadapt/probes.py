@@ -49,7 +49,7 @@ from ._networks import ProbeNetwork, build_mlp
 from ._torch_state import TorchModuleStateMixin
 from ._training import make_generator, predict_batches, torch_seed, train_module
 from ._target_forms import NoClassLabelsError, group_rows, success_targets
-from ._validation import check_positive_int, reject_complex
+from ._validation import check_positive_int, naming_non_numeric, reject_complex
 from ._versioning import VersionedPickleMixin
 from .targets import beta_marginal_rewards, marginal_rewards
 
@@ -199,13 +199,15 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
             )
         reject_complex(X)
         reject_complex(y, "y")
-        X, y = validate_data(
-            self, X, y,
-            validate_separately=(
-                {"dtype": [np.float64, np.float32]},
-                {"ensure_2d": False, "dtype": "numeric", "ensure_all_finite": "allow-nan"},
-            ),
-        )
+        # validate_data's messages name no argument (X is checked first, then y)
+        with naming_non_numeric(y, "y"), naming_non_numeric(X):
+            X, y = validate_data(
+                self, X, y,
+                validate_separately=(
+                    {"dtype": [np.float64, np.float32]},
+                    {"ensure_2d": False, "dtype": "numeric", "ensure_all_finite": "allow-nan"},
+                ),
+            )
         check_consistent_length(X, y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
@@ -281,7 +283,8 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
     def _standardized_input(self, X):
         check_is_fitted(self)
         reject_complex(X)  # a list of complex numbers: not float()'s TypeError
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        with naming_non_numeric(X):  # validate_data's message names no argument
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         chunks = _row_chunks(X, np.arange(X.shape[0]))
         Z = np.empty(X.shape, dtype=np.float32)
         for start, block in chunks():
@@ -1045,6 +1048,9 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         Mean training marginal-reward curve (weighted by ``sample_weight``): the
         constant predictor "Avg." of the paper's Table 1, which
         :func:`skadapt.scoring.loss_skill` scores against.
+    marginal_reward_range_ : ndarray of shape (2,)
+        Smallest and largest training marginal reward (0 included); predictions
+        are clipped to this range (see Notes).
     {attrs}
 
     See Also
@@ -1069,6 +1075,12 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
 
     ``sample_weight`` weighs the queries (rows of ``y``): the loss of Eq. 6 becomes
     their weighted mean; a weight of 0 removes the query.
+
+    Predictions are clipped to ``marginal_reward_range_``, the range of the training
+    marginal rewards: a ReLU network grows linearly far from its training data, so
+    features of very large magnitude (1e39, clipped to 1e6 standard deviations like
+    the classifier's) would otherwise predict marginal rewards of 1e5 where the
+    rewards lie in [0, 1]. Clipping keeps each row non-increasing.
 
     **Scoring.** With ``target="rewards"``, ``y`` holds raw rewards while
     :meth:`predict` returns marginal rewards, so scikit-learn's regression scorers
@@ -1177,6 +1189,8 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         self.nonnegative_ = nonnegative
         self.target_scale_ = scale if np.isfinite(scale) and scale > 0 else 1.0
         self.mean_marginal_rewards_ = np.average(targets, axis=0, weights=weight)
+        self.marginal_reward_range_ = np.array(
+            [min(float(targets.min()), 0.0), max(float(targets.max()), 0.0)])
         self._y_1d = np.ndim(y) == 1
         return rows, targets / self.target_scale_, weight, None
 
@@ -1191,9 +1205,15 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         Returns
         -------
         marginal_rewards : ndarray of shape (n_samples, max_budget_)
-            Row ``i`` is ``[Delta_i1, ..., Delta_iB]``, non-increasing.
+            Row ``i`` is ``[Delta_i1, ..., Delta_iB]``, non-increasing, within
+            ``marginal_reward_range_``.
         """
-        return self._predict_head(X) * self.target_scale_
+        out = self._predict_head(X) * self.target_scale_
+        bounds = getattr(self, "marginal_reward_range_", None)  # None: pickled before it existed
+        if bounds is not None:
+            # far from the training data the network extrapolates linearly (see Notes)
+            np.clip(out, bounds[0], bounds[1], out=out)
+        return out
 
     def predict(self, X):
         """Predicted marginal rewards (1-D when fitted on a 1-D ``y``).

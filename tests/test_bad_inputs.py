@@ -540,7 +540,15 @@ CASES = [
     ("classifier-y-out", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), [0.5, 2.0, 0.1, 0.2]), ValueError, r"y must hold soft labels in \[0, 1\]|values in \[0.1, 2\]"),
     ("classifier-y-length", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), [0.5, 0.2]), ValueError, r"inconsistent numbers of samples"),
     ("classifier-y-complex", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), np.array([0.5, 0.2, 0.1, 0.1]) * 1j), ValueError, r"[Cc]omplex"),
-    ("classifier-y-str", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), ["a", "b", "c", "d"]), ValueError, r"y"),
+    ("classifier-y-str", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), ["a", "b", "c", "d"]), TypeError, r"^y must contain numbers; could not convert"),
+    ("classifier-fit-X-str", lambda: SuccessProbClassifier(max_iter=1).fit(STR[:4], [0.5, 0.2, 0.1, 0.1]), TypeError, r"^X must contain numbers; could not convert it: could not convert string to float"),
+    ("classifier-fit-X-and-y-str", lambda: SuccessProbClassifier(max_iter=1).fit(STR[:4], ["a", "b", "c", "d"]), TypeError, r"^X must contain numbers"),
+    ("classifier-fit-X-object", lambda: SuccessProbClassifier(max_iter=1).fit(OBJ[:4], [0.5, 0.2, 0.1, 0.1]), TypeError, r"^X must contain numbers"),
+    ("classifier-transform-X-str", lambda: fitted("classifier").transform(STR[:2, :3]), TypeError, r"^X must contain numbers; could not convert"),
+    ("classifier-predict_proba-X-str", lambda: fitted("classifier").predict_proba([["a", "b", "c"]]), TypeError, r"^X must contain numbers"),
+    ("regressor-fit-X-str", lambda: MarginalRewardRegressor(max_iter=1).fit(STR, R), TypeError, r"^X must contain numbers; could not convert"),
+    ("regressor-fit-y-str", lambda: MarginalRewardRegressor(max_iter=1).fit(np.zeros((6, 2)), STR), TypeError, r"^y must contain numbers"),
+    ("regressor-predict-X-str", lambda: fitted("regressor").predict(STR[:2, :3]), TypeError, r"^X must contain numbers; could not convert"),
     ("classifier-X-complex", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)) * 1j, [0.5, 0.2, 0.1, 0.1]), ValueError, r"[Cc]omplex"),
     ("classifier-X-nan", lambda: SuccessProbClassifier(max_iter=1).fit([[np.nan, 1.0]] * 4, [0.5, 0.2, 0.1, 0.1]), ValueError, r"Input X contains NaN"),
     ("classifier-alpha-neg", lambda: SuccessProbClassifier(alpha=-1).fit(np.zeros((4, 2)), [0.5, 0.2, 0.1, 0.1]), ValueError, r"'alpha' parameter"),
@@ -768,6 +776,32 @@ def test_probe_probabilities_stay_finite_for_huge_features(scale, one_torch_thre
         plain = SuccessProbClassifier(max_iter=2, hidden_layer_sizes=(4,), random_state=0,
                                       standardize=standardize).fit(X[:4], [0.2, 0.4, 0.6, 0.8])
         assert np.isfinite(plain.predict_proba(X)).all()
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e39, 1e300])
+@pytest.mark.parametrize("kind", ["binary", "real"])
+@pytest.mark.filterwarnings("ignore::UserWarning")  # convergence, tiny data
+def test_regressor_marginal_rewards_stay_in_the_training_range_for_huge_features(scale, kind, one_torch_thread):
+    # 1e39 gave marginal rewards of about 1e5 for 0/1 rewards: the ReLU network grows
+    # linearly out to the 1e6 standard deviations the features are clipped to. The
+    # predictions are clipped to the training range of the marginal rewards, which keeps
+    # |pred| <= max |training target| (factor 1) and each row non-increasing.
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 3))
+    R = (rng.uniform(size=(40, 4)) < 0.5).astype(float)
+    if kind == "real":
+        R = R * rng.uniform(-2, 3, size=R.shape)  # signed rewards: a signed head
+    reg = MarginalRewardRegressor(max_iter=3, random_state=0, hidden_layer_sizes=(8,)).fit(X, R)
+    train = targets.marginal_rewards(R, 4)
+    lo, hi = min(train.min(), 0.0), max(train.max(), 0.0)
+    np.testing.assert_allclose(reg.marginal_reward_range_, [lo, hi])
+    far = rng.normal(size=(6, 3)) * scale
+    pred = reg.predict(far)
+    assert np.isfinite(pred).all()
+    assert (pred >= lo).all() and (pred <= hi).all()
+    assert np.abs(pred).max() <= np.abs(train).max()
+    assert (np.diff(pred, axis=1) <= 1e-12).all()  # still non-increasing
+    assert np.isclose(np.abs(pred).max(), hi) or np.isclose(np.abs(pred).max(), -lo)  # it was clipped
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # convergence, tiny data
