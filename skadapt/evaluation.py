@@ -5,8 +5,9 @@ the paper's comparison (Figure 3, right): expected success (or reward) against
 the average budget for uniform best-of-k, online adaptive allocation
 (:class:`~skadapt.GreedyAllocator`), offline adaptive allocation
 (:class:`~skadapt.BinnedAllocator`, fitted on held-out predictions) and the
-oracle. Point estimates use the exact estimators of :mod:`skadapt.targets`; the
-95% intervals come from a bootstrap over queries of the per-query exact values.
+oracle. Point estimates are the means of the exact per-query values of
+:func:`skadapt.metrics.per_query_value` (the metrics of :mod:`skadapt.metrics` are
+those means); the 95% intervals come from a bootstrap over queries of those values.
 """
 
 from __future__ import annotations
@@ -23,39 +24,14 @@ from skadapt._validation import (
     check_reward_matrix,
 )
 
+# per_query_value lives with the metrics it averages into (expected_success and
+# expected_reward); it stays importable from here, where it was first published.
+from skadapt.metrics import per_query_value
+
+__all__ = ["METHODS", "allocation_budgets", "allocation_curves", "bootstrap_interval",
+           "per_query_value"]
+
 METHODS = ("uniform", "online", "offline", "oracle")
-
-
-def per_query_value(rewards, budgets, *, binary=True, default=0.0):
-    """Exact expected value of best-of-``budgets[i]`` for each query.
-
-    Parameters
-    ----------
-    rewards : array-like of shape (n_queries, n_samples)
-        Observed per-sample rewards, NaN for a missing sample.
-    budgets : array-like of shape (n_queries,) or (n_queries, 1)
-        Number of samples per query; 0 scores ``default``.
-    binary : bool, default=True
-        Use the pass@k estimator (0/1 rewards) or the expected maximum.
-    default : float, default=0.0
-        Value of a query given no sample (an "I don't know" answer).
-
-    Returns
-    -------
-    values : ndarray of shape (n_queries,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skadapt.evaluation import per_query_value
-    >>> R = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=float)
-    >>> per_query_value(R, [2, 0])
-    array([0.5, 0. ])
-    """
-    from skadapt.metrics import _per_query_at_budgets
-
-    return _per_query_at_budgets(rewards, budgets, default, binary=binary,
-                                 name="rewards")
 
 
 def bootstrap_interval(values, *, n_resamples=1000, confidence=0.95,

@@ -4,7 +4,8 @@ Quality of an allocation
     :func:`expected_success` and :func:`expected_reward` score per-query budgets
     on a matrix of observed rewards with the exact estimators of
     :mod:`skadapt.targets` (Eq. 9 and Eq. 10 of the paper, without bootstrap
-    bias). :func:`best_of_k_curve` is the uniform baseline,
+    bias), the means over queries of :func:`per_query_value` (also what
+    :mod:`skadapt.evaluation` bootstraps). :func:`best_of_k_curve` is the uniform baseline,
     :func:`oracle_budgets` the allocation solved with the true marginal
     rewards, and :func:`compute_savings` compares an adaptive curve with the
     uniform one at matched quality and at matched compute.
@@ -41,6 +42,7 @@ from skadapt._validation import (
 __all__ = [
     "expected_success",
     "expected_reward",
+    "per_query_value",
     "best_of_k_curve",
     "oracle_budgets",
     "routing_reward",
@@ -79,6 +81,41 @@ def _per_query_at_budgets(R, budgets, default, binary, name="R"):
     return values
 
 
+def per_query_value(rewards, budgets, *, binary=True, default=0.0):
+    """Exact expected value of best-of-``budgets[i]`` for each query.
+
+    The per-query terms whose mean is :func:`expected_success` (``binary=True``,
+    Eq. 9) or :func:`expected_reward` (``binary=False``, Eq. 10); for paired
+    comparisons and bootstrap intervals over queries
+    (:func:`skadapt.evaluation.bootstrap_interval`). Also importable from
+    :mod:`skadapt.evaluation`, its former home.
+
+    Parameters
+    ----------
+    rewards : array-like of shape (n_queries, n_samples)
+        Observed per-sample rewards, NaN for a missing sample.
+    budgets : array-like of shape (n_queries,) or (n_queries, 1)
+        Number of samples per query; 0 scores ``default``.
+    binary : bool, default=True
+        Use the pass@k estimator (0/1 rewards) or the expected maximum.
+    default : float, default=0.0
+        Value of a query given no sample (an "I don't know" answer).
+
+    Returns
+    -------
+    values : ndarray of shape (n_queries,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.metrics import per_query_value
+    >>> R = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=float)
+    >>> per_query_value(R, [2, 0])
+    array([0.5, 0. ])
+    """
+    return _per_query_at_budgets(rewards, budgets, default, binary=binary, name="rewards")
+
+
 def expected_success(R, budgets, *, default=0.0):
     """Expected success rate of best-of-``budgets[i]`` per query (Eq. 9), exact.
 
@@ -110,6 +147,7 @@ def expected_success(R, budgets, *, default=0.0):
     See Also
     --------
     expected_reward : The same for real-valued rewards (Eq. 10).
+    per_query_value : The per-query values this averages.
 
     Examples
     --------

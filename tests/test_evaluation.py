@@ -31,6 +31,19 @@ def test_per_query_value_matches_exact_estimators(binary_data):
         targets.expected_max_reward(graded, 3))
 
 
+def test_per_query_value_is_the_metrics_one_and_averages_to_them(binary_data):
+    # one function, published in skadapt.metrics beside the means it gives
+    from skadapt import metrics
+
+    assert per_query_value is metrics.per_query_value
+    _, R = binary_data
+    budgets = np.arange(R.shape[0]) % 5
+    assert per_query_value(R, budgets).mean() == pytest.approx(
+        metrics.expected_success(R, budgets))
+    assert per_query_value(R, budgets, binary=False).mean() == pytest.approx(
+        metrics.expected_reward(R, budgets))
+
+
 def test_per_query_value_rejects_bad_budgets(binary_data):
     _, R = binary_data
     with pytest.raises(ValueError, match="budgets"):
