@@ -10,6 +10,12 @@ epochs, so a few epochs suffice (``--max-iter``).
     python benchmarks/bench_probe_memory.py --n 50000 --max-iter 3
 
 Run it against another checkout (``--pythonpath``) for a side-by-side ratio.
+
+``--streaming`` instead saves ``X`` to a ``.npy`` file, memory-maps it and compares
+``streaming=False`` with ``streaming=True``. The resident set then also counts the
+file's pages as they are read (the kernel can drop them), so this mode reports the
+peak of the heap allocations numpy and Python make during the fit (``tracemalloc``)
+as a multiple of ``X.nbytes``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,36 @@ import os
 import subprocess
 import sys
 import tempfile
+
+_STREAM_CHILD = r"""
+import json, os, sys, tempfile, time, tracemalloc
+import numpy as np
+import torch
+torch.set_num_threads(int(sys.argv[5]))
+from skadapt import SuccessProbClassifier
+
+n, d, max_iter = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+X = rng.standard_normal((n, d), dtype=np.float32)
+lam = 1 / (1 + np.exp(-X[:, 0]))
+y = (rng.random((n, int(sys.argv[4])), dtype=np.float32) < lam[:, None]).astype(np.float32)
+path = os.path.join(tempfile.mkdtemp(), "X.npy")
+np.save(path, X)
+x_bytes = X.nbytes
+del X
+rows = []
+for streaming in (False, True):
+    mapped = np.load(path, mmap_mode="r")
+    tracemalloc.start()
+    tic = time.perf_counter()
+    SuccessProbClassifier(max_iter=max_iter, early_stopping=False, random_state=0,
+                          n_iter_no_change=max_iter + 1, streaming=streaming).fit(mapped, y)
+    seconds = time.perf_counter() - tic
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append({"streaming": streaming, "peak": peak, "seconds": seconds})
+print(json.dumps({"x_bytes": x_bytes, "rows": rows}))
+"""
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -59,7 +95,27 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pythonpath", nargs="*", default=[None],
                         help="checkouts to compare (default: the installed skadapt)")
+    parser.add_argument("--streaming", action="store_true",
+                        help="compare streaming=False/True on a memory-mapped X")
     args = parser.parse_args(argv)
+    if args.streaming:
+        out = subprocess.run(
+            [sys.executable, "-c", _STREAM_CHILD, str(args.n), str(args.d),
+             str(args.max_iter), str(args.samples), str(args.threads)],
+            capture_output=True, text=True, cwd=tempfile.gettempdir(),
+            env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
+        if out.returncode:
+            sys.exit(f"the fit failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        mib = 2 ** 20
+        print("| X (memory-mapped) | streaming | peak heap allocations (MiB) | ratio | "
+              "fit (s) |")
+        print("|---|---|---|---|---|")
+        for row in r["rows"]:
+            print(f"| {args.n:,} x {args.d}, {r['x_bytes'] / mib:.0f} MiB | "
+                  f"{row['streaming']} | {row['peak'] / mib:.0f} | "
+                  f"{row['peak'] / r['x_bytes']:.2f} | {row['seconds']:.1f} |")
+        return
     print("| checkout | n x d | X (MiB) | peak above X and y (MiB) | ratio | fit (s) | "
           "epochs |")
     print("|---|---|---|---|---|---|---|")

@@ -114,6 +114,26 @@ def _column_moments(chunks):
     squares = sum(((block / size - mean) ** 2).sum(axis=0) for _, block in chunks())
     return mean * size, np.sqrt(squares / n) * size
 
+class _StandardizedRows:
+    """Rows of the standardized training features, computed when indexed (the
+    ``streaming=True`` fit): ``Z[idx]`` equals the precomputed copy's rows."""
+
+    def __init__(self, probe, X, rows):
+        self.probe, self.X, self.rows = probe, X, rows
+        self.shape = (len(rows), X.shape[1])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        idx = np.asarray(idx)
+        order = np.argsort(idx, kind="stable")  # sorted reads of a memory map
+        block = np.asarray(self.X[self.rows[idx[order]]], dtype=np.float64)
+        out = np.empty((len(idx), self.shape[1]), dtype=np.float32)
+        out[order] = self.probe._standardized(block)
+        return out
+
+
 class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMixin,
                      BaseEstimator):
     """Fit/predict plumbing shared by the two MLP probes (not public)."""
@@ -130,6 +150,7 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
+        "streaming": ["boolean"],
         "cv": ["cv_object"],
         "cross_fit": ["boolean"],
         "device": [str, torch.device],
@@ -236,20 +257,22 @@ class _BaseMLPProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransfo
         with torch.no_grad():
             module.body[-1].bias.copy_(module.head.initial_bias(targets, weight))
         module.to(device)
-        Z = np.empty((len(rows), X.shape[1]), dtype=np.float32)
-        for start, block in chunks():
-            Z[start:start + len(block)] = self._standardized(block)
+        if self.streaming:
+            Z = _StandardizedRows(self, X, rows)
+        else:
+            Z = np.empty((len(rows), X.shape[1]), dtype=np.float32)
+            for start, block in chunks():
+                Z[start:start + len(block)] = self._standardized(block)
         del X
         # Z stays in host memory; each mini-batch moves to the device as it is used
-        X_t = torch.from_numpy(Z)
         y_t = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         w_t = None if weight is None else torch.from_numpy(
             np.ascontiguousarray(weight, dtype=np.float32))
 
         def get_batch(idx):
             idx = idx.to("cpu")
-            return (X_t[idx].to(device), y_t[idx].to(device),
-                    None if w_t is None else w_t[idx].to(device))
+            return (torch.from_numpy(np.ascontiguousarray(Z[idx.numpy()])).to(device),
+                    y_t[idx].to(device), None if w_t is None else w_t[idx].to(device))
 
         def compute_loss(m, batch):
             return m.head.loss(m(batch[0]), batch[1], batch[2])
@@ -339,6 +362,13 @@ _SHARED_PARAMS_DOC = """
     standardize : bool, default=True
         Standardize the features inside the estimator (hidden states have a few
         dimensions with very large values).
+    streaming : bool, default=False
+        Read ``X`` one mini-batch at a time during training instead of holding a
+        standardized float32 copy of it: for features larger than memory, passed
+        as a memory-mapped array (``np.load(path, mmap_mode="r")``, an
+        ``np.memmap``). Gives the same model as ``streaming=False`` (each batch is
+        standardized exactly as the copy would be), at the cost of reading and
+        standardizing every batch every epoch.
     cv : int, cross-validation splitter or iterable, default=5
         Folds of the cross-fitted :meth:`fit_transform` (an int means shuffled
         :class:`~sklearn.model_selection.KFold` seeded from ``random_state``). The
@@ -605,6 +635,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         validation_fraction=0.1,
         n_iter_no_change=10,
         standardize=True,
+        streaming=False,
         cv=5,
         cross_fit=True,
         device="auto",
@@ -629,6 +660,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.standardize = standardize
+        self.streaming = streaming
         self.cv = cv
         self.cross_fit = cross_fit
         self.device = device
@@ -1133,6 +1165,7 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         validation_fraction=0.1,
         n_iter_no_change=10,
         standardize=True,
+        streaming=False,
         cv=5,
         cross_fit=True,
         device="auto",
@@ -1153,6 +1186,7 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.standardize = standardize
+        self.streaming = streaming
         self.cv = cv
         self.cross_fit = cross_fit
         self.device = device

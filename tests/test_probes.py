@@ -1104,3 +1104,20 @@ def test_neighbor_curves_keep_the_spread_a_point_estimate_hides():
     # the plug-in curve of lam ~ 0.4 promises ~0.99 at 8 samples; the truth is 0.4
     assert q["point"][7] > 0.9
     assert abs(q["blended"][7] - truth[7]) < 0.05  # measured: 0.030 (finite samples)
+
+
+def test_streaming_fit_from_a_memory_map_gives_the_same_model(tmp_path):
+    """streaming=True reads X batch by batch (here a memory-mapped .npy file) and
+    trains the model the in-memory fit trains."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32) * [1, 1, 1, 1, 1, 100]
+    lam = 1 / (1 + np.exp(-X[:, 0]))
+    R = (rng.random((300, 4)) < lam[:, None]).astype(float)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    for est in (SuccessProbClassifier(max_budget=4, max_iter=15, random_state=0),
+                MarginalRewardRegressor(max_budget=3, max_iter=15, random_state=0)):
+        plain = clone(est).fit(X, R)
+        streamed = clone(est).set_params(streaming=True).fit(mapped, R)
+        np.testing.assert_array_equal(streamed.transform(X), plain.transform(X))
+        assert streamed.loss_curve_ == plain.loss_curve_
