@@ -606,30 +606,13 @@ def load_lm(model=SMOLLM2_ALIAS, *, gguf_file=None, revision=None, dtype=None,
 
 
 def check_device(device):
-    """``device`` as a string, refusing one this machine does not have."""
-    import torch
+    """``device`` as a string, by skadapt's one policy (:mod:`skadapt._devices`).
 
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device {device!r} is not a torch device") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but no CUDA GPU is available here "
-                "(torch.cuda.is_available() is False); use device='cpu' or 'auto'"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} but this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s)"
-            )
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(f"device={device!r} but MPS is not available here; "
-                             "use device='cpu' or 'auto'")
-    return str(dev)
+    Refuses a device this machine does not have; ``"auto"`` is CUDA, else CPU.
+    """
+    from ._devices import resolve_device
+
+    return str(resolve_device(device))
 
 
 # what skadapt writes under cache_dir(), and what for

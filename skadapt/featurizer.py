@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._compat import HasMethods, Interval, StrOptions, check_is_fitted
+from ._devices import resolve_device, same_device
 from ._feature_store import FeatureStore, memory_location, query_keys
 from ._lm import (
     SMOLLM2_ALIAS,
@@ -307,23 +308,6 @@ def pooled_hidden_states(model, input_ids, attention_mask, *, layer, pooling="la
     raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
 
 
-def resolve_device(device):
-    """``"auto"`` -> ``"cuda"`` if available, else ``"mps"``, else ``"cpu"``."""
-    import torch
-
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    try:
-        return str(torch.device(device))
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device {device!r} is not a torch device") from None
-
-
 def _is_model_name(model):
     return isinstance(model, (str, os.PathLike))
 
@@ -410,7 +394,8 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         tokens (the generation position survives), with a warning. ``None``:
         the model's maximum position count.
     device : str, default="auto"
-        Torch device for a named model; ``"auto"`` picks CUDA, then MPS, then CPU.
+        Torch device for a named model; ``"auto"`` is CUDA when available, else
+        CPU, as for every skadapt estimator (MPS only by name: ``device="mps"``).
         With a model object, must be ``"auto"`` or the model's own device.
     dtype : str or torch.dtype, default=None
         Weight dtype for a named model (``"bfloat16"``, ``"float16"``,
@@ -526,7 +511,7 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
                 "yourself (model.to(dtype))"
             )
         where = str(next(self.model.parameters()).device)
-        if self.device not in (None, "auto") and resolve_device(self.device) != where:
+        if self.device not in (None, "auto") and not same_device(resolve_device(self.device), where):
             raise ValueError(
                 f"device={self.device!r} but the model object is on {where}; "
                 f"move it yourself or use device='auto'"
@@ -537,7 +522,7 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         if not _is_model_name(self.model):
             device = str(next(self.model.parameters()).device)
             return self.model, self.tokenizer, device
-        device = getattr(self, "device_", None) or resolve_device(self.device)
+        device = getattr(self, "device_", None) or str(resolve_device(self.device))
         model, tokenizer = load_lm(
             self.model, gguf_file=self.gguf_file, revision=self.revision,
             dtype=self.dtype, device=device,
@@ -667,7 +652,7 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
             })
         source, gguf = resolve_model_source(self.model, self.gguf_file)
         fingerprint = model_fingerprint(self.model, self.gguf_file, self.revision)
-        device = getattr(self, "device_", None) or resolve_device(self.device)
+        device = getattr(self, "device_", None) or str(resolve_device(self.device))
         return FeatureStore(location, {
             # content, not location: the same weights anywhere share the cache
             "model": None if fingerprint is None else fingerprint["sha256"],

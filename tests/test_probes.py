@@ -610,7 +610,7 @@ def test_standardize_makes_scale_irrelevant():
 def test_device_resolution():
     assert small(max_iter=1, device="cpu").fit(*synthetic(20, m=2)[::2]).device_ == "cpu"
     assert resolve_device("auto").type in ("cpu", "cuda")
-    with pytest.raises(ValueError, match="not a valid torch device"):
+    with pytest.raises(ValueError, match="not a torch device"):
         resolve_device("gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
