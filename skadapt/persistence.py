@@ -392,7 +392,10 @@ def save(estimator, path, *, overwrite=False):
     >>> bool((load(folder).transform(lam) == alloc.transform(lam)).all())
     True
     """
-    path = os.path.normpath(os.fspath(path))
+    path = os.path.normpath(_check_path(path))
+    if not isinstance(overwrite, (bool, np.bool_)):
+        # a truthy string would replace an earlier save without being asked to
+        raise TypeError(f"overwrite must be True or False; got {overwrite!r}.")
     _check_savable(estimator)
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.lexists(path):
@@ -403,8 +406,12 @@ def save(estimator, path, *, overwrite=False):
                 f"{path} exists and is not an earlier skadapt save (no {_MANIFEST}); "
                 "refusing to replace it."
             )
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    except OSError as exc:  # the message would name a temporary folder or a parent only
+        raise type(exc)(exc.errno, f"cannot save to {path}: cannot create a folder in "
+                        f"{parent} ({exc.strerror})") from None
     try:
         _write(estimator, tmp)
         if os.path.lexists(path):
@@ -417,6 +424,18 @@ def save(estimator, path, *, overwrite=False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _check_path(path):
+    """``path`` as a str; None, numbers and the empty string get a message naming it."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like (a folder); got {type(path).__name__}.")
+    path = os.fspath(path)
+    if not isinstance(path, str):  # bytes
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError("path is empty; pass the folder to write or read.")
+    return path
 
 
 def _check_savable(estimator):
@@ -602,7 +621,7 @@ def load(path):
     >>> load(folder).transform([[0.9], [0.5], [0.1], [0.0]]).ravel()
     array([2, 3, 3, 0])
     """
-    path = os.fspath(path)
+    path = _check_path(path)
     manifest = _read_manifest(path)
     cls = _import(manifest["class"], LOADABLE_CLASSES)
     warn_if_other_version(cls.__name__, manifest["skadapt_version"])

@@ -41,6 +41,7 @@ from skadapt import (
     evaluation,
     feedback,
     metrics,
+    persistence,
     routing,
     selection,
     shift,
@@ -62,7 +63,9 @@ CX = np.array([[1 + 1j, 0.0, 0.0, 1.0]] * 6)  # complex (nonzero imaginary part)
 STR = np.array([["a", "b", "c", "d"]] * 6)
 OBJ = np.array([[1, "x", 0, 1]] * 6, dtype=object)
 HUGE = 10**20
-NO_MODEL = "/nonexistent/skadapt-model"  # a model path that fails only where it is loaded
+# a path that can never exist (under a file; /nonexistent is the home folder of
+# "nobody" and exists on some machines): a model that fails only where it is loaded
+NO_MODEL = "/dev/null/skadapt-model"
 R_NAN_ROW = R.copy()
 R_NAN_ROW[2] = np.nan
 R_INF = R.copy()
@@ -115,6 +118,22 @@ class _BadProba:
 class _OvershootingRegressor:
     def predict(self, Z):
         return np.linspace(-0.2, 1.3, len(Z))
+
+
+class _GreedySubclass(GreedyAllocator):
+    """Not in persistence.LOADABLE_CLASSES: a subclass is refused, never saved as its base."""
+
+
+def _sklearn_scaler():
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler()
+
+
+def _pipeline_with_scaler():
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("scale", _sklearn_scaler()), ("allocate", GreedyAllocator())])
 
 
 X6 = np.arange(12.0).reshape(6, 2)
@@ -553,7 +572,7 @@ CASES = [
     ("classifier-X-nan", lambda: SuccessProbClassifier(max_iter=1).fit([[np.nan, 1.0]] * 4, [0.5, 0.2, 0.1, 0.1]), ValueError, r"Input X contains NaN"),
     ("classifier-alpha-neg", lambda: SuccessProbClassifier(alpha=-1).fit(np.zeros((4, 2)), [0.5, 0.2, 0.1, 0.1]), ValueError, r"'alpha' parameter"),
     ("classifier-hidden-0", lambda: SuccessProbClassifier(hidden_layer_sizes=(0,)).fit(np.zeros((4, 2)), [0.5, 0.2, 0.1, 0.1]), ValueError, r"hidden_layer_sizes must be positive integers"),
-    ("classifier-device", lambda: SuccessProbClassifier(max_iter=1, device="tpu").fit(np.zeros((4, 2)), [0.5, 0.2, 0.1, 0.1]), ValueError, r"device='tpu'"),
+    ("classifier-device", lambda: SuccessProbClassifier(max_iter=1, device="tpu").fit(np.zeros((4, 2)), [0.5, 0.2, 0.1, 0.1]), ValueError, r"device='tpu'|device 'tpu' is not a torch device"),
     ("classifier-transform-width", lambda: fitted("classifier").transform(np.zeros((2, 5))), ValueError, r"X has 5 features, but SuccessProbClassifier is expecting 3"),
     ("classifier-transform-inf", lambda: fitted("classifier").transform([[np.inf, 0.0, 0.0]]), ValueError, r"Input X contains infinity"),
     ("classifier-marginal-max-0", lambda: fitted("classifier").predict_marginal_rewards(np.zeros((2, 3)), max_budget=0), ValueError, r"max_budget"),
@@ -640,6 +659,19 @@ CASES = [
     ("router-transform-set_params", lambda: routing.Router().fit(P[:, None]).set_params(fraction=2).transform(P[:, None]), ValueError, r"'fraction' parameter of Router .*Got 2"),
     ("router-transform-complex", lambda: routing.Router().fit(P[:, None]).transform([[0.5j]]), TypeError, r"Complex data not supported: X must hold real numbers"),
     ("router-transform-str", lambda: routing.Router().fit(P[:, None]).transform(STR[:, :1]), TypeError, r"X must contain numbers; could not convert"),
+    # ---- skadapt.persistence (argument checks; the file-system cases are below the table)
+    ("save-path-None", lambda: persistence.save(fitted("greedy"), None), TypeError, r"path must be a str or path-like \(a folder\); got NoneType"),
+    ("save-path-int", lambda: persistence.save(fitted("greedy"), 5), TypeError, r"path must be a str or path-like .*got int"),
+    ("save-path-empty", lambda: persistence.save(fitted("greedy"), ""), ValueError, r"path is empty"),
+    ("save-overwrite-str", lambda: persistence.save(fitted("greedy"), NO_MODEL, overwrite="yes"), TypeError, r"overwrite must be True or False; got 'yes'"),
+    ("save-not-an-estimator", lambda: persistence.save(5, NO_MODEL), TypeError, r"skadapt.persistence saves only .*; got a builtins.int"),
+    ("save-a-class", lambda: persistence.save(GreedyAllocator, NO_MODEL), TypeError, r"saves only .*; got a builtins.type"),
+    ("save-sklearn-estimator", lambda: persistence.save(_sklearn_scaler(), NO_MODEL), TypeError, r"saves only .*; got a sklearn.preprocessing._data.StandardScaler"),
+    ("save-pipeline-foreign-step", lambda: persistence.save(_pipeline_with_scaler(), NO_MODEL), TypeError, r"Pipeline step 'scale': skadapt.persistence saves only"),
+    ("save-subclass", lambda: persistence.save(_GreedySubclass(), NO_MODEL), TypeError, r"saves only .*; got a .*_GreedySubclass"),
+    ("load-path-None", lambda: persistence.load(None), TypeError, r"path must be a str or path-like .*got NoneType"),
+    ("load-path-empty", lambda: persistence.load(""), ValueError, r"path is empty"),
+    ("load-missing", lambda: persistence.load(NO_MODEL), FileNotFoundError, r"/dev/null/skadapt-model is not a folder written by skadapt.persistence.save"),
     # ---- skadapt.sampling (every check runs before the model is touched or loaded)
     ("generate_shared-prompts-str", lambda: sampling.generate_shared(None, None, "hi", 2), TypeError, r"prompts must be a list of strings, not a single string"),
     ("generate_shared-prompts-int", lambda: sampling.generate_shared(None, None, ["a", 1], 2), TypeError, r"prompts must be strings, got int at index 1"),
@@ -671,9 +703,9 @@ CASES = [
     ("sample_and_score-ids-dup", lambda: sampling.sample_and_score(NO_MODEL, ["a", "b"], [1, 2], verifiers.exact_numeric, 2, ids=[1, 1]), ValueError, r"ids must be unique"),
     ("sample_and_score-verifier_id-empty", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, verifier_id=""), ValueError, r"verifier_id must be a non-empty string, got ''"),
     ("sample_and_score-model-int", lambda: sampling.sample_and_score(5, ["a"], [1], verifiers.exact_numeric, 2, tokenizer=object()), TypeError, r"model must be a name, a path or a loaded transformers model, got int"),
-    ("sample_and_score-model-missing", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2), ValueError, r"model path '/nonexistent/skadapt-model' does not exist"),
+    ("sample_and_score-model-missing", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2), ValueError, r"model path '/dev/null/skadapt-model' does not exist"),
     ("sample_and_score-checkpoint-int", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, checkpoint=5), TypeError, r"checkpoint must be a file path, got int"),
-    ("sample_and_score-checkpoint-folder", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, checkpoint="/nonexistent/ckpt.jsonl"), ValueError, r"checkpoint folder '/nonexistent' does not exist"),
+    ("sample_and_score-checkpoint-folder", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, checkpoint="/dev/null/ckpt.jsonl"), ValueError, r"checkpoint folder '/dev/null' does not exist \(or is not a folder\)"),
     ("sample_and_score-lambda-checkpoint", lambda: sampling.sample_and_score(NO_MODEL, ["a"], [1], lambda c, r: 1.0, 2, checkpoint=os.path.join(tempfile.gettempdir(), "skadapt-never-written.jsonl")), ValueError, r"cannot identify the verifier: a lambda .*verifier_id"),
 ]
 
@@ -754,7 +786,7 @@ def test_featurizer_cuda_without_gpu_names_the_device(tiny_llama_path):
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(ValueError, match=r"device='cuda' but no CUDA GPU is available"):
+    with pytest.raises(ValueError, match=r"device='cuda' (but no CUDA GPU is available|is not available on this machine: no CUDA GPU)"):
         _featurizer(tiny_llama_path, device="cuda").fit(QUERIES)
 
 
@@ -825,6 +857,44 @@ def test_two_phase_clips_a_regressor_with_a_warning_naming_its_output():
         clipped = feedback.two_phase(samples(), _OvershootingRegressor(), 2)
     inside = feedback.two_phase(samples(), lambda Z: np.clip(np.linspace(-0.2, 1.3, len(Z)), 0, 1), 2)
     np.testing.assert_array_equal(clipped.samples_used, inside.samples_used)
+
+
+def test_persistence_paths_and_files(tmp_path):
+    est = fitted("greedy")
+    (tmp_path / "a_file").write_text("not a save")
+    with pytest.raises(FileExistsError, match=r"a_file exists; pass overwrite=True"):
+        persistence.save(est, tmp_path / "a_file")
+    with pytest.raises(FileExistsError, match=r"a_file exists and is not an earlier skadapt save"):
+        persistence.save(est, tmp_path / "a_file", overwrite=True)
+    assert (tmp_path / "a_file").read_text() == "not a save"  # never replaced
+    # a folder inside a file: the message names the path asked for, not a temporary folder
+    with pytest.raises(OSError, match=r"cannot save to .*a_file/sub: cannot create a folder in .*a_file"):
+        persistence.save(est, tmp_path / "a_file" / "sub")
+    with pytest.raises(FileNotFoundError, match=r"a_file is not a folder written by skadapt.persistence.save"):
+        persistence.load(tmp_path / "a_file")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"empty has no skadapt.json; it is not a skadapt save"):
+        persistence.load(tmp_path / "empty")
+    # a parameter the format cannot hold: named, and nothing is left behind
+    with pytest.raises(TypeError, match=r"parameter random_state is a numpy.random.*RandomState.*set it to an int or None"):
+        persistence.save(SuccessProbClassifier(random_state=np.random.RandomState(0)), tmp_path / "rs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "empty"]
+    # an unfitted estimator round-trips unfitted, and says so when used
+    persistence.save(GreedyAllocator(budget=2), tmp_path / "unfitted")
+    loaded = persistence.load(tmp_path / "unfitted")
+    assert loaded.get_params() == GreedyAllocator(budget=2).get_params()
+    with pytest.raises(Exception, match=r"not fitted yet"):
+        loaded.transform(DELTA)
+    # a manifest that is not JSON, or names a class that is not loadable
+    persistence.save(est, tmp_path / "saved")
+    manifest = tmp_path / "saved" / "skadapt.json"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("skadapt.allocation.GreedyAllocator", "os.system"))
+    with pytest.raises(ValueError, match=r"names the class 'os.system', which skadapt.persistence does not load"):
+        persistence.load(tmp_path / "saved")
+    manifest.write_text("{not json")
+    with pytest.raises(ValueError, match=r"skadapt.json"):
+        persistence.load(tmp_path / "saved")
 
 
 def test_binned_allocator_memory_on_a_million_queries():
