@@ -49,7 +49,7 @@ import math
 import os
 import uuid
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -170,10 +170,33 @@ def _check_resources(num_actors, num_cpus_per_actor, num_gpus_per_actor, max_sha
     _check_count("num_actors", num_actors)
     for name, value in (("num_cpus_per_actor", num_cpus_per_actor),
                         ("num_gpus_per_actor", num_gpus_per_actor)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) \
                 or not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     _check_count("max_shards", max_shards, allow_none=True)
+
+
+def _check_output(output):
+    """``output`` as a str, refused before any work when it cannot be a folder."""
+    if not isinstance(output, (str, os.PathLike)):
+        raise TypeError(f"output must be a folder path, got {type(output).__name__}")
+    output = os.fspath(output)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"output {output!r} exists and is not a folder")
+    return output
+
+
+def _check_device_name(device):
+    """A torch device string, read as torch reads it (whether the actors have that
+    device is known only on them, once Ray has started)."""
+    import torch
+
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string, got {type(device).__name__}")
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device") from None
 
 
 def _shard_size(shard_size, batch_size):
@@ -336,6 +359,8 @@ def _with_metadata(table, meta):
 
 def _shard_files(folder, kind):
     """The manifest's shards as full paths; raises when some are missing."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a folder path, got {type(folder).__name__}")
     folder = os.fspath(folder)
     manifest = _read_manifest(folder)
     if manifest is None:
@@ -537,6 +562,7 @@ def featurize(featurizer, queries, output, *, ids=None, shard_size=None,
     ids = _check_ids(ids, len(queries))
     size = _shard_size(shard_size, featurizer.batch_size)
     _check_resources(num_actors, num_cpus_per_actor, num_gpus_per_actor, max_shards)
+    _check_output(output)  # before the model is hashed
     _import_ray()
     _import_pyarrow()
 
@@ -790,8 +816,10 @@ batch_size, random_state, extra_config
     queries = list(queries)
     ids = _check_ids(ids, len(queries))
     _check_resources(num_actors, num_cpus_per_actor, num_gpus_per_actor, max_shards)
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string, got {type(device).__name__}")
+    _check_device_name(device)
+    _check_output(output)
+    # the shard size before _prepare_run hashes the model's weights
+    _shard_size(shard_size, _check_count("batch_size", batch_size))
     if verifier_id is None and callable(verifier):
         verifier_id = verifier_identity(verifier)  # ValueError: pass verifier_id
     settings = {

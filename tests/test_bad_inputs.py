@@ -38,14 +38,15 @@ from skadapt import (
     SuccessProbClassifier,
     allocation,
     datasets,
+    distributed,
     evaluation,
     feedback,
     metrics,
     persistence,
     routing,
+    sampling,
     selection,
     shift,
-    sampling,
     targets,
     verifiers,
 )
@@ -118,6 +119,21 @@ class _BadProba:
 class _OvershootingRegressor:
     def predict(self, Z):
         return np.linspace(-0.2, 1.3, len(Z))
+
+
+def _ray_reached(*args, **kwargs):
+    raise AssertionError("Ray reached: the bad argument was not caught before Ray")
+
+
+def _no_ray(call):
+    """``call`` with skadapt.distributed's Ray entry points replaced by a failure."""
+    from unittest import mock
+
+    def run():
+        with mock.patch.object(distributed, "_import_ray", _ray_reached), \
+                mock.patch.object(distributed, "_run_pipeline", _ray_reached):
+            return call()
+    return run
 
 
 class _GreedySubclass(GreedyAllocator):
@@ -672,6 +688,43 @@ CASES = [
     ("load-path-None", lambda: persistence.load(None), TypeError, r"path must be a str or path-like .*got NoneType"),
     ("load-path-empty", lambda: persistence.load(""), ValueError, r"path is empty"),
     ("load-missing", lambda: persistence.load(NO_MODEL), FileNotFoundError, r"/dev/null/skadapt-model is not a folder written by skadapt.persistence.save"),
+    # ---- skadapt.distributed (every case fails before Ray is imported or started)
+    ("collect-model-int", _no_ray(lambda: distributed.collect(5, ["a"], [1], verifiers.exact_numeric, 2, "out")), TypeError, r"model must be a name or path: each Ray actor loads the model itself \(got int\)"),
+    ("collect-queries-str", _no_ray(lambda: distributed.collect(NO_MODEL, "abc", [1], verifiers.exact_numeric, 2, "out")), TypeError, r"queries must be a list of strings, not a single string"),
+    ("collect-output-None", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, None)), TypeError, r"output must be a folder path, got NoneType"),
+    ("collect-output-file", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, os.devnull)), ValueError, r"output '/dev/null' exists and is not a folder"),
+    ("collect-device-int", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", device=0)), TypeError, r"device must be a string, got int"),
+    ("collect-device-bogus", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", device="gpu9")), ValueError, r"device 'gpu9' is not a torch device"),
+    ("collect-num_actors-0", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", num_actors=0)), ValueError, r"num_actors must be an integer >= 1, got 0"),
+    ("collect-num_cpus-neg", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", num_cpus_per_actor=-1)), ValueError, r"num_cpus_per_actor must be a number >= 0, got -1"),
+    ("collect-num_cpus-bool", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", num_cpus_per_actor=True)), ValueError, r"num_cpus_per_actor must be a number >= 0, got True"),
+    ("collect-num_gpus-nan", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", num_gpus_per_actor=np.nan)), ValueError, r"num_gpus_per_actor must be a number >= 0, got nan"),
+    ("collect-max_shards-0", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", max_shards=0)), ValueError, r"max_shards must be an integer >= 1, got 0"),
+    ("collect-shard_size-not-multiple", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", shard_size=3, batch_size=2)), ValueError, r"shard_size=3 must be a multiple of batch_size=2"),
+    ("collect-shard_size-0", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", shard_size=0)), ValueError, r"shard_size must be an integer >= 1, got 0"),
+    ("collect-batch_size-0", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", batch_size=0)), ValueError, r"batch_size must be an integer >= 1, got 0"),
+    ("collect-verifier-lambda", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], lambda c, r: 1.0, 2, "out")), ValueError, r"cannot identify the verifier: a lambda .*verifier_id"),
+    ("collect-verifier-int", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], 5, 2, "out")), TypeError, r"verifier must be callable, got int"),
+    ("collect-references-length", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1, 2], verifiers.exact_numeric, 2, "out")), ValueError, r"got 2 references for 1 queries"),
+    ("collect-references-str", _no_ray(lambda: distributed.collect(NO_MODEL, ["a", "b"], "12", verifiers.exact_numeric, 2, "out")), TypeError, r"references must be a list with one reference per query"),
+    ("collect-n_samples-0", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 0, "out")), ValueError, r"n_samples must be an integer >= 1, got 0"),
+    ("collect-ids-dup", _no_ray(lambda: distributed.collect(NO_MODEL, ["a", "b"], [1, 2], verifiers.exact_numeric, 2, "out", ids=[1, 1])), ValueError, r"ids must be unique"),
+    ("collect-ids-mixed", _no_ray(lambda: distributed.collect(NO_MODEL, ["a", "b"], [1, 2], verifiers.exact_numeric, 2, "out", ids=[1, "b"])), TypeError, r"ids must be all strings or all integers"),
+    ("collect-template", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out", prompt_template="Q: ")), ValueError, r"prompt_template must be 'chat', None, or a string containing"),
+    ("collect-model-missing", _no_ray(lambda: distributed.collect(NO_MODEL, ["a"], [1], verifiers.exact_numeric, 2, "out")), ValueError, r"model path '/dev/null/skadapt-model' does not exist"),
+    ("featurize-not-a-featurizer", _no_ray(lambda: distributed.featurize(5, ["a"], "out")), TypeError, r"featurizer must be a HiddenStateFeaturizer, got int"),
+    ("featurize-model-object", _no_ray(lambda: distributed.featurize(_featurizer(object()), ["a"], "out")), TypeError, r"featurizer.model must be a name or path"),
+    ("featurize-params", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL, batch_size=0), ["a"], "out")), ValueError, r"'batch_size' parameter of HiddenStateFeaturizer"),
+    ("featurize-queries-str", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL), "abc", "out")), ValueError, r"X must be a sequence of query strings, got a single string"),
+    ("featurize-output-None", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL), ["a"], None)), TypeError, r"output must be a folder path, got NoneType"),
+    ("featurize-output-file", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL), ["a"], os.devnull)), ValueError, r"output '/dev/null' exists and is not a folder"),
+    ("featurize-num_actors-float", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL), ["a"], "out", num_actors=1.5)), ValueError, r"num_actors must be an integer >= 1, got 1.5"),
+    ("featurize-shard_size", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL, batch_size=4), ["a"], "out", shard_size=6)), ValueError, r"shard_size=6 must be a multiple of batch_size=4"),
+    ("featurize-ids-length", _no_ray(lambda: distributed.featurize(_featurizer(NO_MODEL), ["a"], "out", ids=[1, 2])), ValueError, r"got 2 ids for 1 queries"),
+    ("read_features-None", lambda: distributed.read_features(None), TypeError, r"folder must be a folder path, got NoneType"),
+    ("read_features-missing", lambda: distributed.read_features(NO_MODEL), FileNotFoundError, r"no skadapt-shards.json in /dev/null/skadapt-model: not a shard folder"),
+    ("read_collection-int", lambda: distributed.read_collection(5), TypeError, r"folder must be a folder path, got int"),
+    ("read_collection-missing", lambda: distributed.read_collection(NO_MODEL), FileNotFoundError, r"not a shard folder"),
     # ---- skadapt.sampling (every check runs before the model is touched or loaded)
     ("generate_shared-prompts-str", lambda: sampling.generate_shared(None, None, "hi", 2), TypeError, r"prompts must be a list of strings, not a single string"),
     ("generate_shared-prompts-int", lambda: sampling.generate_shared(None, None, ["a", 1], 2), TypeError, r"prompts must be strings, got int at index 1"),
