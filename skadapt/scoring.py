@@ -40,6 +40,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._target_forms import NoClassLabelsError, group_rows
+from ._validation import as_float_array, check_array_memory, row_list
 from ._heads import marginal_reward_targets, success_prob_targets
 from .metrics import make_allocation_scorer
 
@@ -59,7 +60,7 @@ __all__ = [
 # ---------------------------------------------------------------------- validation
 def _rates_and_weights(y_true, sample_weight):
     """Success rate and weight (observed samples x sample_weight) of each row of y."""
-    y = np.asarray(y_true, dtype=np.float64)
+    y = as_float_array(y_true, "y_true")  # complex or strings: an error naming y_true
     if y.ndim not in (1, 2):
         raise ValueError(
             "y_true must be an (n, m) outcome matrix (NaN = missing sample), success rates "
@@ -70,22 +71,32 @@ def _rates_and_weights(y_true, sample_weight):
     if sample_weight is None:
         weight = samples
     else:
-        sw = np.asarray(sample_weight, dtype=np.float64)
-        if sw.shape != (len(y),):
-            raise ValueError(
-                f"sample_weight must have shape ({len(y)},), one weight per row of y; got "
-                f"{sw.shape}."
-            )
-        if not np.isfinite(sw).all() or (sw < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative.")
-        weight = samples * sw
+        weight = samples * _sample_weight(sample_weight, len(y))
     if not weight.sum() > 0:
         raise ValueError("The total sample weight is zero: there is nothing to score.")
     return rate, weight
 
 
+def _sample_weight(sample_weight, n):
+    """``sample_weight`` as float64 of shape (n,), finite and non-negative."""
+    sw = as_float_array(sample_weight, "sample_weight")
+    if sw.shape != (n,):
+        raise ValueError(
+            f"sample_weight must have shape ({n},), one weight per row of y; got {sw.shape}."
+        )
+    if not np.isfinite(sw).all() or (sw < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return sw
+
+
+def _finite(values, name):
+    if not np.isfinite(values).all():
+        rows = np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))
+        raise ValueError(f"{name} contains NaN or infinite values in row(s) {row_list(rows)}.")
+
+
 def _success_prob(y_prob, n):
-    p = np.asarray(y_prob, dtype=np.float64)
+    p = as_float_array(y_prob, "y_prob")
     if p.ndim == 2 and p.shape[1] in (1, 2):
         p = p[:, -1]  # predict_proba's success column, or transform's one column
     if p.shape != (n,):
@@ -236,6 +247,9 @@ def calibration_error(y_true, y_prob, *, sample_weight=None, n_bins=10, strategy
         raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}.")
     if strategy not in ("uniform", "quantile"):
         raise ValueError(f"strategy must be 'uniform' or 'quantile'; got {strategy!r}.")
+    # the bin edges and counts have n_bins + 1 entries: numpy's "Maximum allowed size
+    # exceeded" for 10**20 would name nothing
+    check_array_memory((n_bins + 1,), name="n_bins", value=n_bins)
     rate, weight = _rates_and_weights(y_true, sample_weight)
     p = _success_prob(y_prob, len(rate))
     if strategy == "uniform":
@@ -306,23 +320,41 @@ def loss_skill(y_true, y_pred, *, baseline, loss="log_loss", groups=None, sample
     0.6189
     """
     if loss == "squared_error":
-        y = np.asarray(y_true, dtype=np.float64)
-        pred = np.asarray(y_pred, dtype=np.float64)
+        y = as_float_array(y_true, "y_true")
+        pred = as_float_array(y_pred, "y_pred")
         y = y[:, None] if y.ndim == 1 else y
         pred = pred[:, None] if pred.ndim == 1 else pred
         if y.ndim != 2 or pred.shape != y.shape:
             raise ValueError(
                 f"y_true and y_pred must both have shape (n, B); got {y.shape} and {pred.shape}."
             )
-        base = np.broadcast_to(np.asarray(baseline, dtype=np.float64), y.shape)
-        weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        _finite(y, "y_true")  # NaN would make the skill NaN, or "undefined" for a wrong reason
+        _finite(pred, "y_pred")
+        base = as_float_array(baseline, "baseline")
+        if base.shape not in ((), (y.shape[1],), (1, y.shape[1])):
+            raise ValueError(
+                f"baseline must be one marginal-reward curve of shape ({y.shape[1]},) (or a "
+                f"number) for y_true of shape {y.shape}; got shape {base.shape}."
+            )
+        if not np.isfinite(base).all():
+            raise ValueError("baseline contains NaN or infinite values.")
+        base = np.broadcast_to(base.reshape(-1) if base.ndim else base, y.shape)
+        weight = np.ones(len(y)) if sample_weight is None else _sample_weight(sample_weight, len(y))
+        if not weight.sum() > 0:
+            raise ValueError("The total sample weight is zero: there is nothing to score.")
         ours = np.average(((pred - y) ** 2).sum(axis=1), weights=weight)
         avg = np.average(((base - y) ** 2).sum(axis=1), weights=weight)
         opt = 0.0
     elif loss == "log_loss":
         rate, weight = _rates_and_weights(y_true, sample_weight)
         p = _success_prob(y_pred, len(rate))
-        base = float(np.asarray(baseline, dtype=np.float64))
+        base = as_float_array(baseline, "baseline")
+        if base.size != 1:
+            raise ValueError(
+                f"baseline must be one success rate (a number) with loss='log_loss'; got "
+                f"shape {base.shape}."
+            )
+        base = float(base.reshape(-1)[0])
         if not 0 <= base <= 1:
             raise ValueError(f"baseline must be a success rate in [0, 1]; got {base}.")
         ours = np.average(_cross_entropy(rate, p), weights=weight)
@@ -350,6 +382,17 @@ def loss_skill(y_true, y_pred, *, baseline, loss="log_loss", groups=None, sample
 
 
 # ------------------------------------------------------------------------- scorers
+def _n_rows(values):
+    """Number of rows of an array-like (None when it has none, e.g. a scalar)."""
+    shape = getattr(values, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    try:
+        return len(values)
+    except TypeError:
+        return None
+
+
 def _final_estimator(estimator):
     """The estimator that predicts: through fitted searches and pipelines."""
     for _ in range(100):
@@ -443,6 +486,12 @@ class _ProbeScorer:
 
     # -- scoring
     def __call__(self, estimator, X, y_true, sample_weight=None):
+        n_x, n_y = _n_rows(X), _n_rows(y_true)
+        if n_x is not None and n_y is not None and n_x != n_y:
+            # otherwise the predictions for X are said not to match y_true
+            raise ValueError(
+                f"y has {n_y} rows but X has {n_x}; y must hold one row per row of X."
+            )
         sign, kind = _METRICS[self.metric]
         if kind == "auto":
             kind = "regressor" if is_regressor(estimator) else "classifier"
@@ -481,7 +530,7 @@ class _ProbeScorer:
 
     def _regressor_metric(self, estimator, X, y, sample_weight):
         final = _final_estimator(estimator)
-        y = np.asarray(y, dtype=np.float64)
+        y = as_float_array(y, "y")
         if hasattr(final, "max_budget_") and "target" in final.get_params(deep=False):
             # the regressor's own reading of y (raw rewards or marginal rewards)
             targets, _ = marginal_reward_targets(
@@ -495,7 +544,7 @@ class _ProbeScorer:
                 f"The predictions have shape {pred.shape} but the marginal-reward targets "
                 f"derived from y have shape {targets.shape}."
             )
-        weight = None if sample_weight is None else np.asarray(sample_weight, float)
+        weight = None if sample_weight is None else _sample_weight(sample_weight, len(targets))
         if self.metric == "marginal_reward_r2":
             return float(r2_score(targets, pred, sample_weight=weight,
                                   multioutput="variance_weighted"))
