@@ -1146,3 +1146,29 @@ def test_fuzz_reward_matrices_are_checked_or_scored(R_any, k):
             assert re.match(r"(R|k|max_budget|budgets)[ =]", str(exc)), str(exc)
             continue
         assert np.isfinite(out).all() and (out >= lo).all() and (out <= hi).all()
+
+
+@FUZZ
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
+                  elements=st.one_of(st.just(np.nan), st.floats(-100, 100))),
+       hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=2, max_side=4),
+                  elements=st.floats(-100, 100)))
+def test_fuzz_graded_reward_never_broadcasts_a_reference_silently(answers, reference):
+    # a reference is one number, one per query (row) or one per answer; anything else
+    # raises naming it (a one-element list once spread over every query)
+    n = answers.shape[0]
+    ok = (reference.ndim == 0 or reference.shape in ((n,), answers.shape)
+          or (answers.ndim == 2 and reference.shape == (n, 1)))
+    if not ok:
+        with pytest.raises(ValueError, match=r"^reference must be a scalar or hold one value per query"):
+            verifiers.graded_reward(answers, reference)
+        return
+    reward = verifiers.graded_reward(answers, reference)
+    assert reward.shape == answers.shape
+    assert ((reward >= 0) & (reward <= 1)).all()
+    assert (reward[np.isnan(answers)] == 0).all()
+    # per query: row i of the answers is compared with reference i
+    truth = np.broadcast_to(reference.reshape(n, *([1] * (answers.ndim - 1)))
+                            if reference.shape == (n,) else reference, answers.shape)
+    exact = ~np.isnan(answers) & (answers == truth)
+    assert (reward[exact] == 1).all()
