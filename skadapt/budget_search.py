@@ -21,6 +21,7 @@ from skadapt._compat import (
     HasMethods,
     Interval,
     StrOptions,
+    _check_feature_names_in,
     _num_samples,
     _safe_indexing,
     check_is_fitted,
@@ -538,7 +539,8 @@ class BudgetSearchCV(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored beyond the probe's own checks.
+            Input feature names, only checked against ``feature_names_in_`` and
+            ``n_features_in_`` (those of the probe; a ``ValueError`` when they differ).
 
         Returns
         -------
@@ -546,6 +548,7 @@ class BudgetSearchCV(VersionedPickleMixin, TransformerMixin, BaseEstimator):
             ``["budget"]``.
         """
         check_is_fitted(self, "allocator_")
+        _check_feature_names_in(self, input_features)
         return np.asarray(["budget"], dtype=object)
 
     def __sklearn_tags__(self):

@@ -21,7 +21,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._compat import HasMethods, Interval, StrOptions, check_is_fitted
+from ._compat import HasMethods, Interval, StrOptions, _check_feature_names_in, check_is_fitted
 from ._devices import resolve_device, same_device
 from ._feature_store import FeatureStore, memory_location, query_keys
 from ._lm import (
@@ -93,6 +93,17 @@ def check_queries(X, *, name="X"):
             raise ValueError(f"{name} contains an empty query string at index {i}")
         queries.append(q)
     return queries
+
+
+def check_query_feature_names(input_features):
+    """Validate ``get_feature_names_out``'s ``input_features`` of a string estimator.
+
+    Its input is one column of query strings, so ``input_features`` is None or holds
+    one name; anything else is scikit-learn's ``ValueError``.
+    """
+    from types import SimpleNamespace
+
+    _check_feature_names_in(SimpleNamespace(n_features_in_=1), input_features)
 
 
 def encode_queries(tokenizer, queries, prompt_template="chat", max_length=None):
@@ -511,7 +522,8 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
                 "yourself (model.to(dtype))"
             )
         where = str(next(self.model.parameters()).device)
-        if self.device not in (None, "auto") and not same_device(resolve_device(self.device), where):
+        if self.device not in (None, "auto") and not same_device(
+                resolve_device(self.device), where):
             raise ValueError(
                 f"device={self.device!r} but the model object is on {where}; "
                 f"move it yourself or use device='auto'"
@@ -704,13 +716,16 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
 
         Parameters
         ----------
-        input_features : ignored
+        input_features : array-like of str or None, default=None
+            The name of the query column (X is one column of query strings), only
+            checked: more than one name is a ``ValueError``.
 
         Returns
         -------
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self, "n_features_out_")
+        check_query_feature_names(input_features)
         return np.asarray(
             [f"hidden_{i}" for i in range(self.n_features_out_)], dtype=object
         )
@@ -783,4 +798,7 @@ class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimato
         tags.input_tags.one_d_array = True
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
+        # strings in, float32 features out: no input dtype is preserved (the tag's
+        # default, ["float64"], claims float64 in gives float64 out)
+        tags.transformer_tags.preserves_dtype = []
         return tags

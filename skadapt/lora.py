@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import ClassifierTags, RegressorTags
 from torch import nn
 
 from ._compat import Interval, StrOptions, _fit_context, check_is_fitted
@@ -54,6 +55,7 @@ from ._validation import as_float_array
 from ._versioning import VersionedPickleMixin
 from .featurizer import (
     check_queries,
+    check_query_feature_names,
     encode_queries,
     length_sorted_batches,
     model_max_length,
@@ -488,7 +490,8 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
             )
         queries = check_queries(X)
         if y is None:
-            raise ValueError("LoRAProbe requires y (outcomes or rewards per query)")
+            raise ValueError("LoRAProbe requires y to be passed, but the target y is None "
+                             "(y holds the outcomes or rewards per query)")
         y = as_float_array(y, "y")  # complex or strings: a clear error naming y
         if y.ndim == 0 or len(y) != len(queries):
             raise ValueError(
@@ -668,13 +671,16 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
 
         Parameters
         ----------
-        input_features : ignored
+        input_features : array-like of str or None, default=None
+            The name of the query column (X is one column of query strings), only
+            checked: more than one name is a ``ValueError``.
 
         Returns
         -------
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self, "module_")
+        check_query_feature_names(input_features)
         if self.kind == "success_prob":
             return np.asarray(["success_prob"], dtype=object)
         return np.asarray([f"marginal_reward_{j}" for j in range(1, self.max_budget_ + 1)],
@@ -762,12 +768,20 @@ class LoRAProbe(VersionedPickleMixin, TorchModuleStateMixin, CrossFitTransformMi
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.estimator_type = "classifier" if self.kind == "success_prob" else "regressor"
+        # the tags ClassifierMixin / RegressorMixin would add: LoRAProbe is either,
+        # by its kind; a success probability is one binary outcome
+        if self.kind == "success_prob":
+            tags.classifier_tags = ClassifierTags(multi_class=False)
+        else:
+            tags.regressor_tags = RegressorTags()
         tags.input_tags.one_d_array = True
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.target_tags.required = True
         tags.target_tags.multi_output = self.kind == "marginal"
         tags.non_deterministic = True  # float reductions of the LM on GPU
+        # strings in, float64 predictions out: no input dtype is preserved
+        tags.transformer_tags.preserves_dtype = []
         return tags
 
 

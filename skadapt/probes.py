@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_consistent_length
 from ._compat import (
     Interval,
     StrOptions,
+    _check_feature_names_in,
     _check_sample_weight,
     _fit_context,
     check_is_fitted,
@@ -992,7 +993,8 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored; present for API consistency.
+            Input feature names, only checked against ``feature_names_in_`` and
+            ``n_features_in_`` (a ``ValueError`` when they differ).
 
         Returns
         -------
@@ -1001,6 +1003,7 @@ class SuccessProbClassifier(ClassifierMixin, _BaseMLPProbe):
             ``marginal_reward_1 .. marginal_reward_{max_budget}``.
         """
         check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
         if self.max_budget is None:
             return np.asarray(["success_prob"], dtype=object)
         return np.asarray(
@@ -1271,7 +1274,8 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored; present for API consistency.
+            Input feature names, only checked against ``feature_names_in_`` and
+            ``n_features_in_`` (a ``ValueError`` when they differ).
 
         Returns
         -------
@@ -1279,6 +1283,7 @@ class MarginalRewardRegressor(RegressorMixin, _BaseMLPProbe):
             One name per budget.
         """
         check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
         return np.asarray(
             [f"marginal_reward_{j}" for j in range(1, self.max_budget_ + 1)], dtype=object
         )
