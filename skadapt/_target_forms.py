@@ -210,6 +210,12 @@ class NoClassLabelsError(ValueError, AttributeError):
     A ``ValueError`` (the caller's data does not fit the request) and an
     ``AttributeError`` (``hasattr(probe, "classes_")`` is False), like
     :class:`~sklearn.exceptions.NotFittedError`.
+
+    Parameters
+    ----------
+    form : str
+        The target form the probe was fitted on (``"outcomes"``, ``"rates"``, ...),
+        named in the message.
     """
 
     def __init__(self, form):

@@ -17,6 +17,15 @@ class InconsistentVersionWarning(UserWarning):
     Fitted attributes may mean something else, or be missing, in another version;
     refit the estimator, or load it with the version that saved it.
 
+    Parameters
+    ----------
+    estimator_name : str
+        Class of the estimator.
+    current_skadapt_version : str
+        Version loading it.
+    original_skadapt_version : str or None
+        Version that saved it, or None when the file does not say.
+
     Attributes
     ----------
     estimator_name : str

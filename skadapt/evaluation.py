@@ -41,6 +41,17 @@ def bootstrap_interval(values, *, n_resamples=1000, confidence=0.95,
     ``values`` may be 2-D ``(n_curves, n_queries)``: the same resampled query
     indices are used for every row, so intervals of differences are paired.
 
+    Parameters
+    ----------
+    values : array-like of shape (n_queries,) or (n_curves, n_queries)
+        Per-query values whose mean is bootstrapped.
+    n_resamples : int, default=1000
+        Number of bootstrap resamples of the queries.
+    confidence : float, default=0.95
+        Coverage of the interval, in (0, 1).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the resampling.
+
     Returns
     -------
     low, high : ndarray

@@ -67,6 +67,19 @@ MAX_NEW_TOKENS = 1 << 20
 def query_seed(random_state, query_id) -> int:
     """Seed of one query's sampling generator, from the run seed and its id.
 
+    Parameters
+    ----------
+    random_state : int
+        The run's seed.
+    query_id : object
+        The query's id; its ``str`` is hashed with the seed.
+
+    Returns
+    -------
+    seed : int
+        A non-negative 63-bit integer, the same for the same seed and id in any
+        process or order.
+
     Examples
     --------
     >>> from skadapt.sampling import query_seed

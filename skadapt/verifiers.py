@@ -228,6 +228,21 @@ def _per_answer(values, answers, name):
 def graded_numeric(completion, reference, *, scale=None):
     """Graded verifier: :func:`graded_reward` of the completion's last number.
 
+    Parameters
+    ----------
+    completion : str
+        The model's answer; its last number is graded.
+    reference : number or str
+        The correct value.
+    scale : float, default=None
+        Distance at which the reward halves; ``None`` uses ``max(|truth|, 1)``
+        (as in :func:`graded_reward`).
+
+    Returns
+    -------
+    reward : float
+        In [0, 1]; 0.0 when the completion holds no number.
+
     Examples
     --------
     >>> from skadapt.verifiers import graded_numeric
