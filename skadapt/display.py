@@ -166,6 +166,11 @@ class AllocationCurveDisplay:
             Shade the bootstrap intervals when the curves have them.
         log_x : bool, default=True
             Logarithmic budget axis (base 2), as in the paper.
+
+        Returns
+        -------
+        display : AllocationCurveDisplay
+            With ``ax_`` and ``figure_`` set.
         """
         self.ax_, self.figure_ = _axes(ax)
         self.lines_, self.bands_ = {}, {}
@@ -200,9 +205,23 @@ class AllocationCurveDisplay:
                          ylabel=None, ax=None, **kwargs):
         """Compute the curves from a reward matrix and predictions, and plot.
 
-        Parameters are those of :func:`skadapt.evaluation.allocation_curves`
-        (extra keyword arguments go there too); ``ax`` and ``ylabel`` are for
-        the plot.
+        Parameters
+        ----------
+        rewards, y_pred, budgets, kind, max_budget, min_budget, binary, held_out, methods
+            As in :func:`skadapt.evaluation.allocation_curves`.
+        ylabel : str, default=None
+            Label of the y axis; "Expected success" when ``binary`` else
+            "Expected reward".
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs : dict
+            More arguments of :func:`~skadapt.evaluation.allocation_curves`
+            (``n_resamples``, ``confidence``, ...).
+
+        Returns
+        -------
+        display : AllocationCurveDisplay
+            With ``ax_`` and ``figure_`` set.
         """
         from skadapt.evaluation import allocation_curves
 
@@ -224,8 +243,25 @@ class AllocationCurveDisplay:
 
         ``estimator`` gives success probabilities (``predict_proba`` or a
         one-column ``transform``) for ``kind="success_prob"``, or a marginal
-        reward matrix (``predict``) for ``kind="marginal"``. Other keyword
-        arguments are those of :meth:`from_predictions`.
+        reward matrix (``predict``) for ``kind="marginal"``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            A probe, or a pipeline ending in one.
+        X : array-like
+            Its input (features, or query strings for a featurizing pipeline).
+        rewards : array-like of shape (n_queries, n_samples)
+            Reward (or 0/1 outcome) matrix of the same queries.
+        kind : {"success_prob", "marginal"}, default="success_prob"
+            What ``estimator`` predicts.
+        **kwargs : dict
+            Arguments of :meth:`from_predictions`.
+
+        Returns
+        -------
+        display : AllocationCurveDisplay
+            With ``ax_`` and ``figure_`` set.
         """
         y_pred = _predictions_of(estimator, X, kind)
         return cls.from_predictions(rewards, y_pred, kind=kind, **kwargs)
@@ -276,7 +312,24 @@ class SuccessCalibrationDisplay:
         self.name = name
 
     def plot(self, *, ax=None, name=None, ref_line=True, **kwargs):
-        """Draw the diagram; returns ``self``. Keyword arguments go to ``ax.plot``."""
+        """Draw the diagram; returns ``self``.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        name : str, default=None
+            Legend label; the display's ``name`` when None.
+        ref_line : bool, default=True
+            Draw the diagonal of perfect calibration.
+        **kwargs : dict
+            Passed to ``ax.plot``.
+
+        Returns
+        -------
+        display : SuccessCalibrationDisplay
+            With ``ax_`` and ``figure_`` set.
+        """
         self.ax_, self.figure_ = _axes(ax)
         name = self.name if name is None else name
         if ref_line:
@@ -308,6 +361,17 @@ class SuccessCalibrationDisplay:
         n_bins : int, default=10
         strategy : {"quantile", "uniform"}, default="quantile"
             Equal-count or equal-width bins of the predictions.
+        name : str, default=None
+            Legend label.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs : dict
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : SuccessCalibrationDisplay
+            With ``ax_`` and ``figure_`` set.
         """
         from skadapt._validation import as_float_array, check_array_memory, check_positive_int
         from skadapt.targets import success_rate
@@ -349,7 +413,26 @@ class SuccessCalibrationDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, name=None, **kwargs):
-        """Plot the calibration of a fitted probe on ``X`` against outcomes ``y``."""
+        """Plot the calibration of a fitted probe on ``X`` against outcomes ``y``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            A success-probability probe, or a pipeline ending in one.
+        X : array-like
+            Its input.
+        y : array-like of shape (n_queries,) or (n_queries, n_samples)
+            Success rates or the 0/1 outcome matrix of the same queries.
+        name : str, default=None
+            Legend label; the estimator's class name when None.
+        **kwargs : dict
+            Arguments of :meth:`from_predictions`.
+
+        Returns
+        -------
+        display : SuccessCalibrationDisplay
+            With ``ax_`` and ``figure_`` set.
+        """
         y_prob = _success_prob_of(estimator, X)
         if name is None:
             name = type(estimator).__name__
@@ -411,7 +494,18 @@ class AllocationByDifficultyDisplay:
                 f"hard: p < {low}"]
 
     def plot(self, *, ax=None):
-        """Draw stacked bars; returns ``self``."""
+        """Draw stacked bars; returns ``self``.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : AllocationByDifficultyDisplay
+            With ``ax_`` and ``figure_`` set.
+        """
         self.ax_, self.figure_ = _axes(ax)
         x = np.arange(len(self.budgets))
         bottom = np.zeros(len(self.budgets))
@@ -434,7 +528,26 @@ class AllocationByDifficultyDisplay:
     def from_predictions(cls, y_prob, *, budgets=(1, 2, 4, 8, 16), max_budget=32,
                          min_budget=0, ax=None):
         """Allocate with :class:`~skadapt.GreedyAllocator` on predicted success
-        probabilities at each budget and plot the shares per tertile."""
+        probabilities at each budget and plot the shares per tertile.
+
+        Parameters
+        ----------
+        y_prob : array-like of shape (n_queries,)
+            Predicted success probabilities (at least 3 queries).
+        budgets : sequence of float, default=(1, 2, 4, 8, 16)
+            Average budgets per query to allocate.
+        max_budget : int, default=32
+            Most samples one query may get.
+        min_budget : int, default=0
+            Fewest samples one query gets.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        display : AllocationByDifficultyDisplay
+            With ``ax_`` and ``figure_`` set.
+        """
         from skadapt._validation import check_probabilities
         from skadapt.allocation import GreedyAllocator
 
@@ -461,5 +574,20 @@ class AllocationByDifficultyDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, **kwargs):
-        """Plot the allocation by difficulty of a fitted probe's predictions on ``X``."""
+        """Plot the allocation by difficulty of a fitted probe's predictions on ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            A success-probability probe, or a pipeline ending in one.
+        X : array-like
+            Its input.
+        **kwargs : dict
+            Arguments of :meth:`from_predictions`.
+
+        Returns
+        -------
+        display : AllocationByDifficultyDisplay
+            With ``ax_`` and ``figure_`` set.
+        """
         return cls.from_predictions(_success_prob_of(estimator, X), **kwargs)
