@@ -108,3 +108,27 @@ def test_bootstrap_interval_is_paired_and_covers_the_mean():
     assert 0.7 * 3.92 / np.sqrt(300) < width < 1.3 * 3.92 / np.sqrt(300)
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_interval(a, confidence=1.5)
+
+
+def test_bootstrap_interval_methods_and_pairing():
+    """scipy.stats.bootstrap underneath: percentile (default), BCa and basic; rows
+    share their resampled queries (paired); bad method named."""
+    import pytest
+
+    from skadapt.evaluation import bootstrap_interval
+
+    rng = np.random.default_rng(0)
+    a = rng.random(300)
+    b = a + 0.1  # a constant shift: every paired resample differs by exactly 0.1
+    low, high = bootstrap_interval(np.vstack([a, b]), random_state=1)
+    np.testing.assert_allclose(high - low, (high - low)[0])
+    np.testing.assert_allclose(low[1] - low[0], 0.1)
+    for method in ("percentile", "basic", "BCa"):
+        lo, hi = bootstrap_interval(a, method=method, random_state=1)
+        assert lo < a.mean() < hi
+    p = bootstrap_interval(a, random_state=1)
+    assert bootstrap_interval(a, method="BCa", random_state=1) != p
+    with pytest.raises(ValueError, match="method must be"):
+        bootstrap_interval(a, method="bca")
+    one = bootstrap_interval([0.25], random_state=0)
+    assert one == (0.25, 0.25)
