@@ -306,7 +306,8 @@ def test_sklearn_api_checks(check):
     getattr(estimator_checks, check)("HiddenStateFeaturizer", HiddenStateFeaturizer())
 
 
-def test_pickle_of_a_model_object_records_where_it_came_from(tiny_llama_path, tmp_path):
+def test_pickle_of_a_model_object_records_where_it_came_from(tiny_llama_path, tmp_path,
+                                                            monkeypatch):
     """A model object pickles as its name_or_path plus its weights' hash; the copy
     reloads it from there and refuses weights that differ."""
     import copy
@@ -329,9 +330,9 @@ def test_pickle_of_a_model_object_records_where_it_came_from(tiny_llama_path, tm
     changed = copy.deepcopy(model)
     with torch.no_grad():
         next(changed.parameters()).add_(1.0)
-    from skadapt._lm import clear_lm_cache
+    import skadapt._lm as _lm
 
-    clear_lm_cache()
+    monkeypatch.setattr(_lm, "_CACHE", {})  # a fresh process's cache (restored after)
     blob = pickle.dumps(HiddenStateFeaturizer(changed, tokenizer=tok).fit(QUERIES))
     with pytest.raises(ValueError, match="not the one this featurizer was pickled with"):
         pickle.loads(blob).transform(QUERIES)
@@ -415,12 +416,12 @@ def test_memory_features_match_uncached_and_dedupe(tiny_llama_path, tmp_path):
 
 
 def test_full_cache_hit_never_loads_the_lm(tiny_llama_path, tmp_path, monkeypatch):
+    import skadapt._lm as _lm
     import skadapt.featurizer as featurizer_module
-    from skadapt._lm import clear_lm_cache
 
     X = HiddenStateFeaturizer(tiny_llama_path, memory=str(tmp_path)).fit_transform(
         QUERIES)
-    clear_lm_cache()
+    monkeypatch.setattr(_lm, "_CACHE", {})  # a fresh process's cache (restored after)
 
     def refuse(*args, **kwargs):
         raise AssertionError("the LM was loaded on a full cache hit")

@@ -192,7 +192,7 @@ def test_gguf_in_another_dtype_is_read_from_its_own_copy(tiny_gguf, temp_cache,
         torch.testing.assert_close(a.to(torch.bfloat16), b, msg=name)
     sha = _lm.file_sha256(path)[:16]
     assert _model_entries(temp_cache) == [f"tiny-{sha}", f"tiny-{sha}-bfloat16"]
-    _lm.clear_lm_cache()
+    monkeypatch.setattr(_lm, "_CACHE", {})  # a fresh process's cache (restored after)
     seen = []
     original = _lm._from_pretrained
     monkeypatch.setattr(_lm, "_from_pretrained",
@@ -348,9 +348,12 @@ def test_smollm2_gguf_path_is_the_alias(smollm2):
 
     path = os.path.join(*_lm.smollm2_location())
     model, _ = load_lm(path)
-    assert model is smollm2[0]  # one configuration, loaded once
+    assert model is load_lm("smollm2")[0]  # one configuration, loaded once
     X = HiddenStateFeaturizer(model=path).fit_transform(["What is 2 + 2?"])
     assert X.shape == (1, 576)
     sha = _lm.file_sha256(path)
     entries = [e for e in _lm.cache_info()["models"] if e["gguf_sha256"] == sha]
-    assert [e["status"] for e in entries] == ["ok"]
+    # one float32 copy (a bfloat16 one too where someone loaded that dtype)
+    assert [e["name"] for e in entries if not e["name"].endswith("-bfloat16")] == [
+        _lm._converted_copy(os.path.basename(path), sha).name]
+    assert all(e["status"] == "ok" for e in entries)
