@@ -69,7 +69,7 @@ from skadapt._validation import (
     row_list,
 )
 from skadapt._versioning import VersionedPickleMixin
-from skadapt.metrics import apgr, cpt, random_routing, routing_reward
+from skadapt.metrics import _routing_means, apgr, cpt, random_routing, routing_reward
 from skadapt.targets import preference_probability
 
 __all__ = [
@@ -493,17 +493,6 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
 # --------------------------------------------------------------------------
 
 
-def _decoder_means(R_strong, R_weak):
-    R_strong, _ = check_reward_matrix(R_strong, name="R_strong")
-    R_weak, _ = check_reward_matrix(R_weak, name="R_weak")
-    if R_strong.shape[0] != R_weak.shape[0]:
-        raise ValueError(
-            f"R_strong and R_weak must have the same number of rows (queries); got "
-            f"{R_strong.shape[0]} and {R_weak.shape[0]}."
-        )
-    return np.nanmean(R_strong, axis=1), np.nanmean(R_weak, axis=1)
-
-
 def routing_curve(R_strong, R_weak, scores, *, fractions=None):
     """Quality of routing by ``scores`` at each share of strong calls, exactly.
 
@@ -563,7 +552,7 @@ def routing_curve(R_strong, R_weak, scores, *, fractions=None):
     >>> round(apgr(**curve), 4), round(cpt(level=0.5, **curve), 4)
     (0.7917, 0.1875)
     """
-    strong, weak = _decoder_means(R_strong, R_weak)
+    strong, weak = _routing_means(R_strong, R_weak)
     n = strong.shape[0]
     scores = as_float_array(scores, "scores")  # complex: an error, not a lost part
     if scores.ndim == 2 and scores.shape[1] == 1:
