@@ -27,8 +27,8 @@ import subprocess
 import sys
 import tempfile
 
-_STREAM_CHILD = r"""
-import json, os, sys, tempfile, time, tracemalloc
+# the data both children fit (after their imports of json, sys, ...)
+_SETUP = r"""
 import numpy as np
 import torch
 torch.set_num_threads(int(sys.argv[5]))
@@ -39,7 +39,11 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((n, d), dtype=np.float32)
 lam = 1 / (1 + np.exp(-X[:, 0]))
 y = (rng.random((n, int(sys.argv[4])), dtype=np.float32) < lam[:, None]).astype(np.float32)
-path = os.path.join(tempfile.mkdtemp(), "X.npy")
+"""
+
+_STREAM_CHILD = r"""
+import json, os, sys, tempfile, time, tracemalloc
+""" + _SETUP + r"""path = os.path.join(tempfile.mkdtemp(), "X.npy")
 np.save(path, X)
 x_bytes = X.nbytes
 del X
@@ -59,17 +63,7 @@ print(json.dumps({"x_bytes": x_bytes, "rows": rows}))
 
 _CHILD = r"""
 import json, resource, sys, time
-import numpy as np
-import torch
-torch.set_num_threads(int(sys.argv[5]))
-from skadapt import SuccessProbClassifier
-
-n, d, max_iter = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-rng = np.random.default_rng(0)
-X = rng.standard_normal((n, d), dtype=np.float32)
-lam = 1 / (1 + np.exp(-X[:, 0]))
-y = (rng.random((n, int(sys.argv[4])), dtype=np.float32) < lam[:, None]).astype(np.float32)
-def current():
+""" + _SETUP + r"""def current():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * 4096
 before = current()
