@@ -26,7 +26,9 @@ solvers share :func:`solve_binned`:
 
 The same ironed values, sorted once (a *price ladder*), let the pacing mode
 of :class:`BinnedAllocator` re-choose a price at every call
-(:func:`paced_levels`).
+(:func:`paced_levels`), and its price mode buy every unit worth at least a
+fixed price (:func:`price_levels`) or learn that price from a budget
+(:func:`fit_price`).
 """
 
 import numpy as np
@@ -240,3 +242,35 @@ def paced_levels(ladder_bins, weights, target, min_budget, n_queries):
     room = target - n_queries * min_budget
     atol = 1e-9 * max(1.0, abs(target))
     return min_budget + greedy_fill(ladder_bins, weights, room, weights.size, atol=atol)
+
+
+def price_levels(unit_values, price, min_budget):
+    """Per-bin levels at a fixed ``price``: ``min_budget`` plus every unit worth at least it.
+
+    ``unit_values`` are the ironed values of :func:`ironed_unit_values`,
+    non-increasing along each bin, so the units worth at least ``price`` are
+    a prefix of the bin's. A unit worth exactly ``price`` is bought; with
+    ``price >= 0`` a unit of negative value never is.
+    """
+    return min_budget + (unit_values >= price).sum(axis=1).astype(np.int64)
+
+
+def fit_price(unit_values, sizes, capacity):
+    """Smallest price whose :func:`price_levels` spend at most ``capacity`` units beyond the minimum.
+
+    The spend at a price is a step function: it rises each time the price
+    falls past a value of the ladder, by the sizes of all the bins with a
+    unit of that value (a price cannot split a tie). The price returned is
+    the smallest float above the best value whose units no longer fit
+    (their whole tie group), so every unit worth more is bought and the
+    spend is the largest a price can reach without exceeding ``capacity``;
+    0.0 when every unit worth at least zero fits. This is the rule of
+    :func:`skadapt._greedy.fit_price` for the greedy price mode.
+    """
+    values, bins = price_ladder(unit_values)
+    spent = np.cumsum(np.asarray(sizes, dtype=np.int64)[bins])
+    k = int(np.searchsorted(spent, capacity, side="right"))  # the first unit that does not fit
+    if k == values.size:
+        return 0.0
+    # units tied with it come before or after it on the ladder; the price buys none of them
+    return float(np.nextafter(values[k], np.inf))

@@ -12,7 +12,9 @@ expected total reward ``sum_i sum_{j <= b_i} Delta[i, j]`` subject to
   query to its bin's budget without seeing the rest of the batch. Its
   spend guard (:class:`BudgetOverrunWarning`) reports when the predictions
   drift away from the held-out mix, and its pacing mode holds the realized
-  average spend at ``budget`` across calls.
+  average spend at ``budget`` across calls. Both allocators have a price
+  mode (``price=``), the Lagrangian dual of Eq. 5: every unit worth at least
+  the price is bought, a query (or a bin) at a time.
 
 Routing between a weak and a strong decoder is the special case
 ``max_budget=1, min_budget=0``: ``budget`` is then the fraction of queries
@@ -80,7 +82,9 @@ class BudgetOverrunWarning(UserWarning):
     ``transform`` come from another mix (drift), the realized average spend
     moves away from ``budget``. This warning reports the realized average
     and the budget; the remedies are to refit on recent predictions or to
-    turn on ``pacing``. See the ``spend_tolerance`` parameter.
+    turn on ``pacing``. In price mode (``price`` set) the reference is the
+    held-out spend at the price, ``expected_budget_``, instead of
+    ``budget``. See the ``spend_tolerance`` parameter.
     """
 
 
@@ -666,6 +670,7 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
     budget : float, default=1.0
         Average budget per held-out query; the fit data receive at most
         ``floor(budget * n)`` units. Must lie in ``[min_budget, max_budget]``.
+        Ignored at a fixed ``price`` (not even checked).
     n_bins : int, default=10
         Largest number of bins. Fewer bins remain when quantile edges
         coincide (many equal predictions) or a uniform bin is empty.
@@ -690,7 +695,11 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         :meth:`reset_pacing` is checked whenever a call's promised spend is
         out of reach of any price (every unit worth at least 0 is bought, or
         the ``min_budget`` units alone exceed it); a deficit that pacing is
-        still paying back does not warn. None turns the guard off.
+        still paying back does not warn. In price mode (``price`` set) there
+        is no promised budget: the average is compared with
+        ``expected_budget_``, the held-out spend at ``price_``, so the guard
+        reports a stream whose mix left the held-out one. None turns the
+        guard off.
     pacing : bool, default=False
         Hold the realized average spend at ``budget`` across successive
         ``transform`` calls, even when the predictions drift away from the
@@ -702,7 +711,9 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         not fit stops there; cheaper units of other bins may still fill the
         rest. Each query's budget depends only on its own bin and the call's
         decision, so queries may come one at a time, and no outcome is
-        needed. This makes ``transform`` stateful: see Notes.
+        needed. This makes ``transform`` stateful: see Notes. Cannot be
+        combined with ``price`` (a ``ValueError`` names both): pacing moves
+        the price, price mode holds it fixed.
     pacing_window : int, default=50
         With ``pacing``, the number of queries over which a surplus or
         deficit of the account is paid back, and the number of recent
@@ -710,6 +721,22 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         of at least ``pacing_window`` queries settles the account at once,
         using only its own predictions; smaller calls (down to one query)
         move the price gradually.
+    price : float, "fit" or None, default=None
+        Price mode, the Lagrangian dual of the bin-constrained Eq. 5: each
+        bin's budget is ``min_budget`` plus every later unit whose bin value
+        (the bin's mean marginal reward on the fit data, ironed to be
+        non-increasing: the values pacing buys by; empirical when ``y`` is
+        given) is *at least* ``price`` (a unit worth exactly the price is
+        bought), up to ``max_budget``. A number ``>= 0`` is used as given and
+        ``budget`` is ignored. ``"fit"`` learns ``price_`` in ``fit``: the
+        smallest price at which the fit data spend at most
+        ``floor(budget * n)`` units, i.e. the largest spend a price reaches
+        within the budget (the rule of :class:`GreedyAllocator`). Units of
+        equal value in several bins are bought together or not at all, so the
+        fit data may spend less than the budget mode would. None (default):
+        the budgets of the bins solve the budget constraint directly.
+        ``transform`` is the same bin lookup in every mode, one query at a
+        time if need be.
 
     Attributes
     ----------
@@ -725,7 +752,11 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         Mean marginal rewards of each bin used in the fit (empirical when
         ``y`` was given).
     expected_budget_ : float
-        Average budget on the fit data, ``<= budget``.
+        Average budget on the fit data, ``<= budget`` (except at a fixed
+        ``price``, which ignores ``budget``).
+    price_ : float
+        Only with ``price`` set: the price learnt in ``fit``
+        (``price="fit"``) or the ``price`` given to ``fit``.
     n_bins_ : int
         Number of bins kept.
     max_budget_ : int
@@ -765,8 +796,17 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
 
     ``transform`` checks the parameters again and refuses parameters that
     ``set_params`` changed since ``fit`` (other than ``spend_tolerance``,
-    ``pacing`` and ``pacing_window``): the bin budgets were solved for the
-    old values.
+    ``pacing`` and ``pacing_window``, and ``budget`` at a fixed ``price``):
+    the bin budgets were solved for the old values.
+
+    Price mode and budget mode agree where the budget mode's solution is
+    itself a price's: when ``floor(budget * n)`` is exactly the spend of
+    the fit data at some price, ``price="fit"`` gives the budget mode's bin
+    budgets (for non-increasing marginal rewards). Between two such spends
+    the budget mode may fill the rest with units of cheaper bins, which a
+    single price cannot: ``price="fit"`` then stops at the spend just below.
+    ``price=alloc.price_`` refitted on the same data gives the same bin
+    budgets as ``price="fit"``.
 
     If ``y`` has fewer observed samples for a query than ``max_budget_``,
     the marginal rewards of that query beyond its number of samples cannot
@@ -796,6 +836,21 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
     >>> spent = [paced.transform(x[None])[0, 0] for x in stream]
     >>> round(paced.spend_account().average, 2)
     4.0
+
+    A price per unit: learn the price at which the held-out queries spend
+    at most 4 samples each, then buy every unit worth at least it.
+
+    >>> priced = BinnedAllocator(budget=4, n_bins=4, max_budget=16, kind="success_prob",
+    ...                          price="fit").fit(lam)
+    >>> round(priced.price_, 4), priced.bin_budgets_
+    (0.0449, array([6, 5, 3, 2]))
+
+    A known price (cost of a sample over the value of a success) ignores
+    ``budget``; a lower price buys more:
+
+    >>> cheap = BinnedAllocator(n_bins=4, max_budget=16, kind="success_prob", price=0.02)
+    >>> cheap.fit(lam).bin_budgets_, cheap.expected_budget_
+    (array([12,  6,  4,  2]), 6.0)
     """
 
     _parameter_constraints = {
@@ -805,10 +860,11 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         "spend_tolerance": [None, Interval(numbers.Real, 0, None, closed="left")],
         "pacing": ["boolean"],
         "pacing_window": [Interval(numbers.Integral, 1, None, closed="left")],
+        "price": [None, Interval(numbers.Real, 0, None, closed="left"), StrOptions({"fit"})],
     }
 
     # parameters the bin budgets are solved for; the others only act in transform
-    _FITTED_PARAMS = ("budget", "n_bins", "strategy", "max_budget", "min_budget", "kind")
+    _FITTED_PARAMS = ("budget", "n_bins", "strategy", "max_budget", "min_budget", "kind", "price")
 
     def __init__(
         self,
@@ -822,6 +878,7 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         spend_tolerance=0.05,
         pacing=False,
         pacing_window=50,
+        price=None,
     ):
         self.budget = budget
         self.n_bins = n_bins
@@ -832,6 +889,17 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self.spend_tolerance = spend_tolerance
         self.pacing = pacing
         self.pacing_window = pacing_window
+        self.price = price
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.price is not None and self.pacing:
+            raise ValueError(
+                f"price={self.price!r} and pacing=True cannot be combined: pacing re-chooses "
+                "the price at every call to hold the average spend at budget, while price "
+                "fixes it (a number, or the one learnt in fit with price='fit'). Set "
+                "price=None to pace, or pacing=False to keep the price."
+            )
 
     def fit(self, X, y=None):
         """Learn the bin edges and one budget per bin on held-out queries.
@@ -871,10 +939,19 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         self.bin_marginal_rewards_ = sums / self.bin_counts_[:, None]
         values = np.zeros((n_bins, max_budget + 1))
         np.cumsum(sums, axis=1, out=values[:, 1:])
-        total = _greedy.total_units(self.budget, n)
-        self.bin_budgets_ = _binned.solve_binned(values, self.bin_counts_, total, self.min_budget)
-        self.expected_budget_ = float(self.bin_counts_ @ self.bin_budgets_) / n
         unit_values = _binned.ironed_unit_values(values, self.bin_counts_, self.min_budget)
+        if self.price is None:
+            total = _greedy.total_units(self.budget, n)
+            self.bin_budgets_ = _binned.solve_binned(values, self.bin_counts_, total, self.min_budget)
+            self.__dict__.pop("price_", None)  # left by an earlier fit in price mode
+        else:
+            if self.price == "fit":
+                capacity = _greedy.total_units(self.budget, n) - n * self.min_budget
+                self.price_ = _binned.fit_price(unit_values, self.bin_counts_, capacity)
+            else:
+                self.price_ = _check_price(self.price)
+            self.bin_budgets_ = _binned.price_levels(unit_values, self.price_, self.min_budget)
+        self.expected_budget_ = float(self.bin_counts_ @ self.bin_budgets_) / n
         _, self._ladder_bins = _binned.price_ladder(unit_values)
         self._fitted_params = {name: getattr(self, name) for name in self._FITTED_PARAMS}
         self.reset_pacing()
@@ -889,17 +966,23 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         """
         if max_budget <= _MAX_GEOMETRIC_UNITS and n * max_budget <= _MAX_GEOMETRIC_WORK:
             return
-        total = _greedy.total_units(self.budget, n)
-        # the most units one query can get when the others have min_budget
-        reachable = max(total - (n - 1) * self.min_budget, self.min_budget, 1)
         limit = max(1, min(_MAX_GEOMETRIC_UNITS, _MAX_GEOMETRIC_WORK // n))
+        if _fixed_price(self) is None:
+            total = _greedy.total_units(self.budget, n)
+            # the most units one query can get when the others have min_budget
+            reachable = max(total - (n - 1) * self.min_budget, self.min_budget, 1)
+            advice = (
+                f" At budget={format_value(self.budget)} the {n} queries share {total} units, so "
+                f"at fit no query gets more than {reachable}; lower max_budget"
+            )
+        else:  # budget is ignored at a fixed price
+            advice = " Lower max_budget"
         raise ValueError(
             f"max_budget={format_value(max_budget)} is too large for kind='success_prob' on "
             f"{n} queries: fit would compute the geometric marginal rewards of {max_budget} "
             f"units for every query ({n} x {max_budget} values) and tables of "
-            f"{n_bins} bins x {max_budget} units, which takes minutes. At budget="
-            f"{format_value(self.budget)} the {n} queries share {total} units, so at fit no query "
-            f"gets more than {reachable}; lower max_budget (at most {limit} here)."
+            f"{n_bins} bins x {max_budget} units, which takes minutes.{advice} (at most "
+            f"{limit} here)."
         )
 
     def _predicted_marginals(self, X, rows, max_budget):
@@ -997,10 +1080,12 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         return budgets.reshape(-1, 1)
 
     def _check_unchanged_since_fit(self):
+        # budget is ignored at a fixed price (a change of price itself is refused)
+        ignored = ("budget",) if _fixed_price(self) is not None else ()
         changed = [
             f"{name}: {old!r} -> {getattr(self, name)!r}"
             for name, old in self._fitted_params.items()
-            if getattr(self, name) != old
+            if name not in ignored and getattr(self, name) != old
         ]
         if changed:
             raise ValueError(
@@ -1058,15 +1143,29 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
         # sampling error of the mean budget of n_queries held-out queries
         spread = np.sqrt(self.bin_counts_ @ (self.bin_budgets_ - self.expected_budget_) ** 2 / self.bin_counts_.sum())
         noise = 3.0 * float(spread) / np.sqrt(n_queries)
-        gap = average - self.budget
-        if abs(gap) <= self.spend_tolerance * self.budget + noise:
+        if self.price is None:
+            reference, promised = self.budget, f"budget={self.budget}"
+        else:  # a price promises its held-out spend, not budget
+            reference = self.expected_budget_
+            promised = (
+                f"the held-out queries spent {reference:.4g} at price_={self.price_:.4g} "
+                f"(price={self.price!r})"
+            )
+        gap = average - reference
+        if abs(gap) <= self.spend_tolerance * reference + noise:
             return
-        relative = f"{gap / self.budget:+.1%}" if self.budget else "above 0"
+        relative = f"{gap / reference:+.1%}" if reference else "above 0"
         if out_of_reach is None:
             where = f"this call's {n_queries} queries"
+            held_out = "price was" if self.price is not None else "bin budgets were"
+            remedy = (
+                "set price=None and pacing=True to hold the average at budget"
+                if self.price is not None
+                else "set pacing=True to hold the average at budget"
+            )
             advice = (
-                "The predictions do not follow the held-out mix the bin budgets were fitted on: "
-                "refit on recent predictions, or set pacing=True to hold the average at budget."
+                f"The predictions do not follow the held-out mix the {held_out} fitted on: "
+                f"refit on recent predictions, or {remedy}."
             )
         else:
             where = f"the {n_queries} queries since fit or reset_pacing()"
@@ -1076,7 +1175,7 @@ class BinnedAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
             )
         warnings.warn(
             f"BinnedAllocator spent {average:.4g} units per query on average over {where}, but "
-            f"budget={self.budget} ({relative}, more than spend_tolerance={self.spend_tolerance} "
+            f"{promised} ({relative}, more than spend_tolerance={self.spend_tolerance} "
             f"plus {noise:.3g} of sampling error allows). {advice} See docs/allocation.md.",
             BudgetOverrunWarning,
             stacklevel=4,  # past transform's set_output wrapper, to the caller

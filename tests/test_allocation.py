@@ -954,3 +954,234 @@ def test_fitted_price_spends_budget_on_a_stream_of_marginal_rewards():
     alloc = GreedyAllocator(3, price="fit").fit(curves(2000))
     spent = alloc.transform(curves(4000)).ravel()  # decided query by query
     assert abs(spent.mean() - 3) <= 0.05 * 3
+
+
+# ------------------------------------------------------------ binned, price mode
+
+# dyadic values: bin sums and the dynamic program's totals are exact in floats
+DYADIC = [-0.5, -0.125, 0.0, 0.0, 0.125, 0.25, 0.375, 0.5, 0.875]
+DYADIC_PRICES = [0.0, 0.125, 0.25, 0.375, 0.5, 0.875, 1.0]
+
+
+@st.composite
+def binned_price_instances(draw):
+    n = draw(st.integers(1, 12))
+    monotone = draw(st.booleans())
+    rows = [draw(st.lists(st.sampled_from(DYADIC), min_size=4, max_size=4)) for _ in range(n)]
+    if monotone:
+        rows = [sorted(row, reverse=True) for row in rows]
+    params = dict(n_bins=draw(st.integers(1, 4)), strategy=draw(st.sampled_from(["quantile", "uniform"])),
+                  min_budget=draw(st.integers(0, 2)))
+    return np.array(rows), monotone, params
+
+
+def _spend(alloc):
+    return int(alloc.bin_counts_ @ alloc.bin_budgets_)
+
+
+@SETTINGS
+@given(binned_price_instances(), st.sampled_from(DYADIC_PRICES), st.sampled_from(DYADIC_PRICES),
+       st.floats(0, 1))
+def test_binned_price_mode_properties(instance, p1, p2, fraction):
+    X, monotone, params = instance
+    n, min_budget = X.shape[0], params["min_budget"]
+    # a fixed price buys fewer units the higher it is, within the bounds
+    p1, p2 = sorted([p1, p2])
+    low = BinnedAllocator(price=p1, **params).fit(X)
+    high = BinnedAllocator(price=p2, **params).fit(X)
+    assert low.price_ == p1
+    assert np.all((min_budget <= high.bin_budgets_) & (high.bin_budgets_ <= low.bin_budgets_)
+                  & (low.bin_budgets_ <= 4))
+    np.testing.assert_array_equal(low.bin_edges_, high.bin_edges_)
+    # price="fit": within budget, and the largest spend a price reaches there
+    budget = min_budget + fraction * (4 - min_budget)
+    total = _greedy.total_units(budget, n)
+    fitted = BinnedAllocator(budget, price="fit", **params).fit(X)
+    assert _spend(fitted) <= total
+    if fitted.price_ > 0:
+        # one float lower is the value of the best units left out: buying them overspends
+        below = BinnedAllocator(price=float(np.nextafter(fitted.price_, -1)), **params).fit(X)
+        assert _spend(below) > total
+    # the learnt price, given as a number, gives the same bin budgets
+    again = BinnedAllocator(price=fitted.price_, **params).fit(X)
+    np.testing.assert_array_equal(again.bin_budgets_, fitted.bin_budgets_)
+    # where the budget is exactly a price's spend on the fit data, price="fit"
+    # buys that price's units, and for non-increasing rows so does the budget
+    # mode (the price's allocation is then the unique optimum, by Lagrangian
+    # duality), with the exact solver and with the price solution
+    exact_budget = _spend(low) / n
+    assert _greedy.total_units(exact_budget, n) == _spend(low)
+    priced = BinnedAllocator(exact_budget, price="fit", **params).fit(X)
+    np.testing.assert_array_equal(priced.bin_budgets_, low.bin_budgets_)
+    if monotone:
+        budget_mode = BinnedAllocator(exact_budget, **params).fit(X)
+        np.testing.assert_array_equal(budget_mode.bin_budgets_, low.bin_budgets_)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_binned, "DP_MAX_BYTES", 0)
+            np.testing.assert_array_equal(BinnedAllocator(exact_budget, **params).fit(X).bin_budgets_,
+                                          low.bin_budgets_)
+
+
+def _price_example():
+    """Two bins of two queries; bin 1's mean rewards (0.625, 0.125, 0.25) increase at
+    the third unit and are ironed to (0.625, 0.1875, 0.1875)."""
+    return np.array([
+        [0.25, 0.25, 0.125],   # bin 0: mean (0.3125, 0.125, 0.125)
+        [0.375, 0.0, 0.125],
+        [0.5, 0.125, 0.375],   # bin 1
+        [0.75, 0.125, 0.125],
+    ])
+
+
+@pytest.mark.parametrize("price, min_budget, expected", [
+    (0.7, 0, [0, 0]),          # nothing is worth that much
+    (0.625, 0, [0, 1]),        # a unit worth exactly the price is bought
+    (0.25, 0, [1, 1]),         # bin 1's third raw reward is 0.25, but its ironed value 0.1875
+    (0.1875, 0, [1, 3]),       # the two ironed units of bin 1 together
+    (0.125, 0, [3, 3]),
+    (0.0, 0, [3, 3]),
+    (0.7, 1, [1, 1]),          # min_budget is given whatever the price
+    (0.2, 1, [1, 1]),          # beyond min_budget bin 1's units (0.125, 0.25) iron to 0.1875
+    (0.1875, 1, [1, 3]),
+])
+def test_binned_fixed_price_by_hand(price, min_budget, expected):
+    X = _price_example()
+    # budget is ignored (not even checked) at a fixed price
+    alloc = BinnedAllocator(budget=99, n_bins=2, min_budget=min_budget, price=price).fit(X)
+    np.testing.assert_array_equal(alloc.bin_edges_, [0.25, 0.4375, 0.75])
+    np.testing.assert_array_equal(alloc.bin_budgets_, expected)
+    assert alloc.price_ == price and alloc.expected_budget_ == np.mean(expected)
+    # transform: one query at a time, the budget of its bin
+    np.testing.assert_array_equal(alloc.transform(X).ravel(), np.repeat(expected, 2))
+    assert alloc.transform([[0.9, 0.0, 0.0]])[0, 0] == expected[1]
+
+
+def test_binned_fitted_price_by_hand_and_the_tie_rule():
+    X = _price_example()
+    # ladder of (value, bin): (0.625, 1), (0.3125, 0), (0.1875, 1) x 2, (0.125, 0) x 2;
+    # each unit costs 2 (two queries per bin), so the prices spend 2, 4, 8 and 12
+    alloc = BinnedAllocator(budget=2, n_bins=2, price="fit").fit(X)  # 8 units
+    np.testing.assert_array_equal(alloc.bin_budgets_, [1, 3])
+    assert alloc.price_ == np.nextafter(0.125, 1)  # just above the units left out
+    # 6 units: the two tied units of bin 1 (4 units) no longer fit, and a price buys
+    # both or neither, so it spends 4; the budget mode fills the 6 units exactly
+    alloc = BinnedAllocator(budget=1.5, n_bins=2, price="fit").fit(X)
+    np.testing.assert_array_equal(alloc.bin_budgets_, [1, 1])
+    assert alloc.price_ == np.nextafter(0.1875, 1) and alloc.expected_budget_ == 1.0
+    assert BinnedAllocator(budget=1.5, n_bins=2).fit(X).expected_budget_ == 1.5
+    # every unit worth at least zero fits: price 0
+    alloc = BinnedAllocator(budget=3, n_bins=2, price="fit").fit(X)
+    assert alloc.price_ == 0.0 and alloc.bin_budgets_.tolist() == [3, 3]
+    # budget 0 buys nothing, at a price just above the best unit
+    alloc = BinnedAllocator(budget=0, n_bins=2, price="fit").fit(X)
+    assert alloc.price_ == np.nextafter(0.625, 1) and alloc.bin_budgets_.tolist() == [0, 0]
+
+
+def test_binned_fixed_price_uses_empirical_rewards_from_y():
+    # the probe says bin 0 (low predictions) is hard; y says it is always solved
+    X = np.array([[0.1], [0.2], [0.8], [0.9]])
+    y = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
+    alloc = BinnedAllocator(n_bins=2, max_budget=4, kind="success_prob", price=0.1).fit(X, y)
+    # bin 0: the first sample always succeeds, later ones add nothing; bin 1: one
+    # query in two succeeds once in four samples, pass@k = k/4, so 1/8 per sample
+    np.testing.assert_array_equal(alloc.bin_marginal_rewards_, [[1, 0, 0, 0], [0.125] * 4])
+    np.testing.assert_array_equal(alloc.bin_budgets_, [1, 4])
+    # from the predictions alone: bin 0's units are worth 0.15, 0.1275, 0.108, 0.092
+    # and bin 1's 0.85, 0.125, 0.0205, ...
+    predicted = BinnedAllocator(n_bins=2, max_budget=4, kind="success_prob", price=0.1).fit(X)
+    np.testing.assert_array_equal(predicted.bin_budgets_, [3, 2])
+
+
+@pytest.mark.parametrize("budget", [1, 2.5, 4, 8])
+def test_binned_fitted_price_spends_budget_on_a_stream(budget):
+    # held-out predictions of a noisy probe and their Bernoulli outcomes; a stream
+    # from the same mix then spends about budget, decided query by query
+    rng = np.random.default_rng(int(budget * 10))
+
+    def queries(n):
+        lam = _realistic_success_prob(rng, n)
+        return np.clip(lam + rng.normal(0, 0.05, n), 0, 1)[:, None], lam
+
+    pred, lam = queries(2000)
+    R = (rng.random((2000, 16)) < lam[:, None]).astype(float)
+    alloc = BinnedAllocator(budget, n_bins=10, max_budget=16, kind="success_prob", price="fit")
+    alloc.fit(pred, R)
+    assert alloc.expected_budget_ <= budget
+    stream, _ = queries(3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BudgetOverrunWarning)  # in distribution: quiet
+        spent = alloc.transform(stream).ravel()
+        one_by_one = [alloc.transform(x[None])[0, 0] for x in stream[:200]]
+    np.testing.assert_array_equal(one_by_one, spent[:200])
+    assert abs(spent.mean() - budget) <= 0.05 * budget
+
+
+def test_binned_price_mode_parameters_and_pacing():
+    X = _price_example()
+    for price in (-0.1, "auto", np.nan, np.inf):
+        with pytest.raises(ValueError, match="'price' parameter of BinnedAllocator"):
+            BinnedAllocator(price=price).fit(X)
+    # price="fit" checks budget as the budget mode does
+    with pytest.raises(ValueError, match="budget=5 must lie in"):
+        BinnedAllocator(budget=5, price="fit").fit(X)
+    # pacing moves the price, price mode holds it: the two are refused together,
+    # also when pacing is switched on after fit
+    with pytest.raises(ValueError, match="price=0.2 and pacing=True cannot be combined"):
+        BinnedAllocator(price=0.2, pacing=True).fit(X)
+    alloc = BinnedAllocator(n_bins=2, price="fit").fit(X)
+    with pytest.raises(ValueError, match="price='fit' and pacing=True cannot be combined"):
+        alloc.set_params(pacing=True).transform(X)
+    alloc.set_params(pacing=False)
+    # the bin budgets were solved at the price: a new price or budget needs a refit...
+    with pytest.raises(ValueError, match=r"changed since fit \(budget: 1.0 -> 2\).*fit again"):
+        alloc.set_params(budget=2).transform(X)
+    with pytest.raises(ValueError, match=r"changed since fit \(price: 'fit' -> 0.1\)"):
+        alloc.set_params(budget=1.0, price=0.1).transform(X)
+    # ...except budget at a fixed price, which ignores it
+    fixed = BinnedAllocator(n_bins=2, price=0.2).fit(X)
+    np.testing.assert_array_equal(fixed.set_params(budget=3).transform(X).ravel(), [1, 1, 1, 1])
+    # a refit in budget mode drops price_
+    assert not hasattr(fixed.set_params(price=None, budget=1).fit(X), "price_")
+
+
+def test_binned_price_mode_spend_guard_compares_with_the_held_out_spend():
+    held_out, stream = drifted_stream()
+    # at a fixed price budget means nothing: in distribution the guard is quiet
+    # whatever budget says, and it compares a drifted batch with the held-out spend
+    alloc = drift_allocator(price=0.05).fit(held_out)
+    fresh = np.random.default_rng(13).beta(1, 3, size=(1000, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert alloc.transform(fresh).mean() == pytest.approx(alloc.expected_budget_, rel=0.05)
+    assert abs(alloc.expected_budget_ / 4 - 1) > 0.05  # far from budget=4, yet quiet
+    with pytest.warns(BudgetOverrunWarning) as record:
+        spent = alloc.transform(stream[:500]).mean()
+    message = str(record[0].message)
+    assert f"spent {spent:.4g} units per query" in message
+    assert f"the held-out queries spent {alloc.expected_budget_:.4g} at price_=0.05 (price=0.05)" in message
+    assert "set price=None and pacing=True" in message
+    # price="fit": the reference is the held-out spend at the learnt price
+    fitted = drift_allocator(price="fit").fit(held_out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.transform(fresh)
+    with pytest.warns(BudgetOverrunWarning, match="at price_=0.0"):
+        fitted.transform(stream[:500])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drift_allocator(price="fit", spend_tolerance=None).fit(held_out).transform(stream)
+
+
+def test_binned_price_mode_clone_get_params_and_persistence(tmp_path):
+    import pickle
+
+    from skadapt import persistence
+
+    lam = np.random.default_rng(18).uniform(size=(300, 1))
+    alloc = BinnedAllocator(budget=2, n_bins=5, max_budget=8, kind="success_prob", price="fit")
+    assert alloc.get_params()["price"] == "fit"
+    assert clone(alloc).price == "fit" and not hasattr(clone(alloc.fit(lam)), "price_")
+    for loaded in (pickle.loads(pickle.dumps(alloc)), (persistence.save(alloc, tmp_path / "a"),
+                                                       persistence.load(tmp_path / "a"))[1]):
+        assert loaded.price_ == alloc.price_ and loaded.price == "fit"
+        np.testing.assert_array_equal(loaded.transform(lam), alloc.transform(lam))

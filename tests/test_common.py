@@ -32,6 +32,7 @@ ESTIMATORS = [
     GreedyAllocator(budget=2),
     GreedyAllocator(budget=0.5, price="fit"),
     BinnedAllocator(budget=2),
+    BinnedAllocator(budget=0.5, price="fit"),
     SuccessProbClassifier(cv=3, random_state=0),
     MarginalRewardRegressor(cv=3, random_state=0),
     Router(fraction=0.3),
