@@ -566,6 +566,9 @@ class GreedyAllocator(VersionedPickleMixin, _AllocatorMixin, TransformerMixin, B
             self._fitted_budget = self.budget
         elif self.price is not None:
             self.price_ = _check_price(self.price)
+        else:
+            # a refit in budget mode must not keep the price of an earlier fit
+            self.__dict__.pop("price_", None)
         return self
 
     def _fit_price(self, X, max_budget):

@@ -924,6 +924,9 @@ def test_price_mode_parameters():
     # a numeric price set after fit takes effect, as the other parameters do
     alloc.set_params(price=0.45)
     assert alloc.transform(delta).ravel().tolist() == [1, 0]
+    # a refit in budget mode drops the price of the earlier fit
+    alloc.set_params(price=None, budget=1)
+    assert not hasattr(alloc.fit(delta), "price_")
 
 
 def _realistic_success_prob(rng, n):
