@@ -10,7 +10,11 @@ all queries, every policy scored on samples 17-32, split-sample oracle on sample
 * ``neighbours``: the average exact curve of the 25 nearest training queries;
 * ``plug-in + neighbours`` (the default), ``beta + neighbours``: half and half;
 * ``... novelty``: the neighbours' weight rising with the novelty score;
-* ``hedge``: the curve shrunk toward the population's by novelty (do-no-harm).
+* ``hedge``: the curve shrunk toward the population's by novelty (do-no-harm);
+* ``calibrated (families)``: :class:`~skadapt.calibration.CalibratedCurves` around the
+  default probe, 4 folds over the training queries' *families* (curves for queries of
+  an unseen family: the average exact curve of held-out-family queries in the same
+  decile of prediction); ``calibrated (random)``: the same over random folds.
 
 on the random split and leave-family-out (and leave-phrasing-out where the dataset
 has templates). Features: the demo's (last layer, last token; cached).
@@ -34,7 +38,21 @@ METHODS = {
                                           neighbor_weight=0.0, neighbor_novelty_power=2),
     "hedge 1 (plug-in)": dict(head="point", neighbor_curves=0, hedge=1.0),
     "hedge 1 (beta)": dict(head="beta", neighbor_curves=0, hedge=1.0),
+    "calibrated (families)": "families",
+    "calibrated (random)": "random",
 }
+
+
+def make_probe(name):
+    """The probe of a method, and whether it is fitted with the families as groups."""
+    from skadapt import SuccessProbClassifier
+    from skadapt.calibration import CalibratedCurves
+
+    spec = METHODS[name]
+    if isinstance(spec, dict):
+        return SuccessProbClassifier(random_state=0, max_budget=16, **spec), False
+    base = SuccessProbClassifier(random_state=0, max_budget=16)
+    return CalibratedCurves(base, cv=4, n_bins=10, random_state=0), spec == "families"
 
 
 def main(argv=None):
@@ -48,7 +66,6 @@ def main(argv=None):
     parser.add_argument("--n-resamples", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    from skadapt import SuccessProbClassifier
     from skadapt._demo import featurize, load_demo_data
     from skadapt.shift import shift_evaluation
 
@@ -65,11 +82,11 @@ def main(argv=None):
         print("|---|" + "---|" * len(args.budgets))
         for name in args.methods:
             tic = time.perf_counter()
-            probe = SuccessProbClassifier(random_state=0, max_budget=16,
-                                          **METHODS[name])
+            probe, by_family = make_probe(name)
             table = shift_evaluation(probe, X, data.outcomes, groups=groups,
                                      budgets=args.budgets, offline=False,
-                                     n_resamples=args.n_resamples)
+                                     n_resamples=args.n_resamples,
+                                     fit_groups=data.family if by_family else None)
             cells = [f"{r.online_gain:+.3f} [{r.online_low:+.3f}, {r.online_high:+.3f}] "
                      + ("" if r.captured != r.captured else f"{r.captured:.0%}")
                      for r in table.itertuples()]

@@ -22,6 +22,7 @@ _LAZY = {
     "BinnedAllocator": "skadapt.allocation",
     "BudgetSearchCV": "skadapt.budget_search",
     "Router": "skadapt.routing",
+    "CalibratedCurves": "skadapt.calibration",
     "SuccessProbClassifier": "skadapt.probes",
     "MarginalRewardRegressor": "skadapt.probes",
     "HiddenStateFeaturizer": "skadapt.featurizer",
@@ -38,7 +39,7 @@ _SUBMODULES = (
     "targets", "metrics", "allocation", "probes", "featurizer", "lora",
     "sampling", "datasets", "display", "evaluation", "verifiers", "shift",
     "selection", "feedback", "persistence", "routing", "distributed",
-    "scoring", "budget_search", "policy",
+    "scoring", "budget_search", "policy", "calibration",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES) + ["__version__"]

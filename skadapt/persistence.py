@@ -61,6 +61,7 @@ LOADABLE_CLASSES = (
     "skadapt.lora.LoRAProbe",
     "skadapt.routing.Router",
     "skadapt.budget_search.BudgetSearchCV",
+    "skadapt.calibration.CalibratedCurves",
     _PIPELINE,
 )
 # Plain-data helper objects a fitted estimator may hold (rebuilt from their fields).

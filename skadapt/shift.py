@@ -168,7 +168,7 @@ def _kind_of(pred):
 
 
 def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
-                      min_budget, n_bins):
+                      min_budget, n_bins, fit_groups=None):
     """Out-of-fold predictions, and the offline policy's budgets fitted per fold."""
     from sklearn.base import clone
 
@@ -179,11 +179,13 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
     offline_budgets = {b: np.zeros(n, dtype=int) for b in budgets} if offline else {}
     for train, test in folds:
         model = clone(probe)
+        extra = {} if fit_groups is None else {"groups": fit_groups[train]}
         if offline_budgets:
             # cross-fitted predictions on the training folds feed the offline policy
-            held = np.asarray(model.fit_transform(X[train], R_fit[train]), dtype=float)
+            held = np.asarray(model.fit_transform(X[train], R_fit[train], **extra),
+                              dtype=float)
         else:
-            model.fit(X[train], R_fit[train])
+            model.fit(X[train], R_fit[train], **extra)
         out = np.asarray(model.transform(X[test]), dtype=float)
         if pred is None:
             pred = np.zeros((n, out.shape[1]))
@@ -200,7 +202,7 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
 
 def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 8, 16),
                      n_allocate=None, min_budget=0, offline=True, n_bins=10,
-                     n_resamples=1000, confidence=0.95, random_state=0):
+                     n_resamples=1000, confidence=0.95, random_state=0, fit_groups=None):
     """Allocation quality of a probe on queries from groups it never saw.
 
     Every query gets a prediction from a probe fitted on the other folds
@@ -247,6 +249,12 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     n_bins : int, default=10
     n_resamples, confidence, random_state
         Paired bootstrap over queries for the intervals of the gains.
+    fit_groups : array-like of shape (n_queries,), default=None
+        Passed, restricted to the training folds, to the probe's ``fit`` (and
+        ``fit_transform``) as ``groups=``: for a probe that uses the training
+        queries' groups, such as :class:`~skadapt.calibration.CalibratedCurves`
+        (curves calibrated for unseen groups). Independent of ``groups``, which
+        decides the outer split: the random-split row may pass the families here too.
 
     Returns
     -------
@@ -291,6 +299,11 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         groups = np.asarray(groups)
         if groups.shape != (len(X),):
             raise ValueError(f"groups must have shape ({len(X)},), got {groups.shape}")
+    if fit_groups is not None:
+        fit_groups = np.asarray(fit_groups)
+        if fit_groups.shape != (len(X),):
+            raise ValueError(f"fit_groups must have shape ({len(X)},), got "
+                             f"{fit_groups.shape}")
     R_allocate, R_score = split_samples(R, n_allocate)
     max_budget = R_score.shape[1]
     from skadapt._validation import check_nonnegative_int, check_positive_int
@@ -309,7 +322,8 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         folds = leave_group_out(groups, n_splits=n_splits)
     pred, offline_budgets = _fold_predictions(
         probe, X, R_allocate, folds, offline=offline, budgets=budgets,
-        max_budget=max_budget, min_budget=min_budget, n_bins=n_bins)
+        max_budget=max_budget, min_budget=min_budget, n_bins=n_bins,
+        fit_groups=fit_groups)
     kind = _kind_of(pred)
     if kind == "marginal" and pred.shape[1] < max_budget:
         raise ValueError(f"the probe's curves have {pred.shape[1]} columns; need "

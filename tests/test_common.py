@@ -25,6 +25,7 @@ from skadapt import (
     SuccessProbClassifier,
 )
 from skadapt.allocation import NonMonotoneRewardsWarning
+from skadapt.calibration import CalibratedCurves
 from skadapt.featurizer import HiddenStateFeaturizer
 from skadapt.lora import LoRAProbe
 
@@ -38,6 +39,8 @@ ESTIMATORS = [
     Router(fraction=0.3),
     BudgetSearchCV(SuccessProbClassifier(max_iter=20, random_state=0), objective="best_quality",
                    max_spend=1, cv=3, n_resamples=20, random_state=0),
+    CalibratedCurves(SuccessProbClassifier(max_iter=20, random_state=0), cv=3, n_bins=3,
+                     random_state=0),
 ]
 
 _SOFT_LABELS = (
@@ -130,6 +133,27 @@ _EXPECTED_FAILURES = {
             "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged",
             "check_fit2d_predict1d",
         )
+    },
+    "CalibratedCurves": {
+        **dict.fromkeys(
+            ("check_fit_score_takes_y", "check_estimators_overwrite_params",
+             "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+             "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+             "check_positive_only_tag_during_fit", "check_estimators_dtypes",
+             "check_dtype_object", "check_f_contiguous_array_estimator",
+             "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+             "check_fit2d_1feature", "check_dict_unchanged", "check_fit2d_predict1d",
+             "check_transformer_data_not_an_array", "check_sample_weights_pandas_series",
+             "check_sample_weights_not_an_array", "check_sample_weights_list",
+             "check_sample_weights_shape", "check_sample_weights_not_overwritten",
+             "check_sample_weight_equivalence_on_dense_data"),
+            "feeds a 1-D y of class labels 0-2: y is an (n, m) reward matrix or one success "
+            "probability in [0, 1] per query, so a 2 is refused with a ValueError; fitting, "
+            "weights, pickling and pipelines are tested in test_calibration.py"),
+        "check_transformer_general": _CROSS_FITTED,
+        "check_complex_data": (
+            "the check's complex y is refused first, naming y ('y must hold real numbers'), "
+            "not with the check's message for complex X"),
     },
     "GreedyAllocator": {
         "check_methods_subset_invariance": (

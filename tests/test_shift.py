@@ -101,6 +101,41 @@ def test_shift_evaluation_random_split_and_errors():
         shift_evaluation(probe, X, R, groups=groups[:5])
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_shift_evaluation_passes_fit_groups_to_the_probe():
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    from skadapt.calibration import CalibratedCurves
+
+    X, R, groups = _grouped_data()
+    seen = []
+
+    class RecordsGroups(TransformerMixin, BaseEstimator):
+        """A probe predicting each query's training-fold mean success; records groups."""
+
+        def fit(self, X, R, groups=None):
+            seen.append(None if groups is None else np.unique(groups).tolist())
+            self.rate_ = float(np.mean(R))
+            return self
+
+        def transform(self, X):
+            return np.full((len(X), 1), self.rate_)
+
+    shift_evaluation(RecordsGroups(), X, R, groups=groups, fit_groups=groups, budgets=[1],
+                     offline=False, n_resamples=20)
+    # each fold's probe got the groups of its own training rows, and only those
+    held_out = [sorted(set(np.unique(groups).tolist()) - set(g)) for g in seen]
+    assert all(len(h) > 0 for h in held_out) and len(seen) == 3
+    # CalibratedCurves takes them (GroupKFold over the training folds' groups)
+    cal = CalibratedCurves(SuccessProbClassifier(max_iter=30, random_state=0), cv=2,
+                           n_bins=3, random_state=0)
+    by_group = shift_evaluation(cal, X, R, groups=groups, fit_groups=groups, budgets=[2],
+                                offline=False, n_resamples=20)
+    assert np.isfinite(by_group["online"]).all()
+    with pytest.raises(ValueError, match="fit_groups must have shape"):
+        shift_evaluation(cal, X, R, groups=groups, fit_groups=groups[:5], budgets=[2])
+
+
 def test_binned_pacing_holds_the_budget_on_another_family_mix():
     """Fit the offline policy on some task families, stream others (real outcomes)."""
     import warnings
