@@ -6,22 +6,33 @@ Steps (each a function, so tests and the tutorial can run them one by one):
    (:func:`skadapt.datasets.load_arithmetic`), optionally a stratified subset.
 2. :func:`featurize`: hidden states of SmolLM2-135M-Instruct at the prompt the
    model answered (cached on disk after the first run).
-3. :func:`best_of_k_experiment`: a cross-fitted success-probability probe on the
-   training split; on the test split, uniform best-of-k, online
-   (:class:`~skadapt.GreedyAllocator`), offline (:class:`~skadapt.BinnedAllocator`
-   fitted on the out-of-fold predictions) and the oracle, at each average budget.
+3. :func:`best_of_k_experiment`: at each average budget, two policies built with
+   :func:`skadapt.policy.make_policy` and fitted on the training split: online
+   (probe -> :class:`~skadapt.GreedyAllocator`) and offline (probe ->
+   :class:`~skadapt.BinnedAllocator`, fitted on the probe's cross-fitted
+   predictions and the training rewards); scored exactly on the test split
+   against uniform best-of-k and the oracle.
 4. :func:`probe_comparison`: the paper's Table 1 for the probe and baselines.
 5. :func:`routing_experiment`: weak = one sample, strong = majority vote over
-   ``k`` samples; the preference-probability probe (Eq. 8/11), the best-of-k
-   probe reused through Eq. 13-14, random routing and the oracle.
+   ``k`` samples; routing policies (probe -> :class:`~skadapt.Router`, see
+   :func:`routing_policy`) with the preference-probability probe (Eq. 8/11) and
+   the best-of-k probe reused through Eq. 13-14, against random routing and the
+   oracle.
 6. :func:`graded_experiment`: a graded reward (closeness of the numeric answer)
-   driven by :class:`~skadapt.MarginalRewardRegressor`, every query getting at
-   least one sample.
-7. :func:`repeat_over_splits`: steps 3 over several random re-splits.
+   driven by :class:`~skadapt.MarginalRewardRegressor` in a policy whose
+   greedy allocator gives every query at least one sample.
+7. :func:`repeat_over_splits`: step 3's policies over several random re-splits,
+   by :func:`sklearn.model_selection.cross_validate` with the
+   ``expected_success`` scorer.
+
+Every policy is a plain :class:`~sklearn.pipeline.Pipeline` of public estimators,
+fitted with ``memory=`` (:func:`run_demo` uses a temporary joblib cache), so the
+probe is fitted once per setting and data, not once per budget or fraction.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -29,12 +40,7 @@ import numpy as np
 import pandas as pd
 
 from skadapt import metrics, targets
-from skadapt.evaluation import (
-    allocation_budgets,
-    allocation_curves,
-    bootstrap_interval,
-    per_query_value,
-)
+from skadapt.evaluation import bootstrap_interval, per_query_value
 from skadapt.routing import best_of_k_preference, preference_from_success
 
 # What write_outputs may write into the output folder (``skadapt demo`` refuses
@@ -135,68 +141,149 @@ def default_probe(random_state=0, **params):
     return SuccessProbClassifier(random_state=random_state, **params)
 
 
-def fit_success_probe(X_train, y_train, X_test, *, probe="mlp", queries_train=None,
-                      queries_test=None, random_state=0, cv=5, max_budget=32,
-                      verbose=0):
-    """Cross-fitted probe: ``(oof_train, test_pred, test_success_prob, estimator)``.
+def _rows(X, rows):
+    """Rows of features (an array), or of raw queries as the list a LoRA probe reads."""
+    out = X[rows]
+    return list(out) if out.dtype == object else out
 
-    ``probe="mlp"`` reads features and predicts marginal-reward curves
-    (``(n, max_budget)``, for ``kind="marginal"``); ``probe="lora"`` fine-tunes
-    the LM on the raw queries (slow on CPU) and predicts the success probability
-    (one column, for ``kind="success_prob"``).
+
+def best_of_k_probe(probe="mlp", *, random_state=0, cv=5, max_budget=32, verbose=0):
+    """The demo's best-of-k probe, unfitted: ``(estimator, kind)``.
+
+    ``probe="mlp"`` is :func:`default_probe` with ``max_budget``: it reads
+    features and its ``transform`` gives marginal-reward curves
+    (``(n, max_budget)``, ``kind="marginal"``). ``probe="lora"`` is a
+    :class:`~skadapt.LoRAProbe` that fine-tunes the LM on the raw queries (slow on
+    CPU); its ``transform`` gives the success probability (one column,
+    ``kind="success_prob"``). ``cv`` folds cross-fit it where the step after it
+    learns from its predictions (:func:`skadapt.policy.make_policy`).
     """
     if probe == "mlp":
-        est = default_probe(random_state, cv=cv, max_budget=max_budget)
-        oof = est.fit_transform(X_train, y_train)
-        return oof, est.transform(X_test), est.predict_proba(X_test)[:, 1], est
+        return default_probe(random_state, cv=cv, max_budget=max_budget), "marginal"
     if probe == "lora":
         from skadapt.lora import LoRAProbe
 
-        est = LoRAProbe(random_state=random_state, cv=cv, verbose=verbose)
-        oof = np.asarray(est.fit_transform(list(queries_train), y_train)).reshape(-1)
-        lam = np.asarray(est.transform(list(queries_test))).reshape(-1)
-        return oof, lam, lam, est
+        return LoRAProbe(random_state=random_state, cv=cv, verbose=verbose), "success_prob"
     raise ValueError(f"probe must be 'mlp' or 'lora', got {probe!r}")
 
 
-def _kind(pred):
-    pred = np.asarray(pred)
-    return "success_prob" if pred.ndim == 1 or pred.shape[1] == 1 else "marginal"
+def best_of_k_policy(probe, budget, *, method, max_budget, kind, n_bins=10, memory=None):
+    """One best-of-k policy at one average budget: ``make_policy(probe, allocator)``.
+
+    ``method="online"``: :class:`~skadapt.GreedyAllocator`, the exact optimum of
+    Eq. 5 over each batch passed to ``transform`` (the probe is fitted once, no
+    cross-fitting: the allocator's ``fit`` learns nothing from the predictions).
+    ``method="offline"``: :class:`~skadapt.BinnedAllocator` with ``n_bins`` bins of
+    predicted difficulty; :func:`~skadapt.policy.make_policy` makes the probe
+    cross-fit, and ``Pipeline.fit(X, R)`` hands the allocator the out-of-fold
+    predictions with the reward matrix ``R``, from which it learns each bin's
+    budget. ``memory`` is the Pipeline's cache of fitted probes.
+
+    Examples
+    --------
+    >>> from skadapt._demo import best_of_k_policy, default_probe
+    >>> policy = best_of_k_policy(default_probe(0, max_budget=8), 2, method="offline",
+    ...                           max_budget=8, kind="marginal")
+    >>> [name for name, _ in policy.steps]
+    ['successprobclassifier', 'binnedallocator']
+    >>> policy[0].cross_fit
+    True
+    """
+    from skadapt.allocation import BinnedAllocator, GreedyAllocator
+    from skadapt.policy import make_policy
+
+    if method == "online":
+        allocator = GreedyAllocator(budget, max_budget=max_budget, kind=kind)
+    elif method == "offline":
+        # the realized spend is reported (average_budget): no spend warning
+        allocator = BinnedAllocator(budget, n_bins=n_bins, max_budget=max_budget, kind=kind,
+                                    spend_tolerance=None)
+    else:
+        raise ValueError(f"method must be 'online' or 'offline', got {method!r}")
+    return make_policy(probe, allocator, memory=memory)
 
 
-def best_of_k_experiment(R_test, pred_test, *, budgets, held_out, max_budget,
-                         n_resamples=1000, random_state=0):
-    """Curves and the savings table for best-of-k on binary rewards."""
-    curves = allocation_curves(
-        R_test, pred_test, budgets=budgets, kind=_kind(pred_test),
-        max_budget=max_budget, held_out=held_out, n_resamples=n_resamples,
-        random_state=random_state,
-    )
+def _curves(rewards, chosen, *, methods, budgets, binary=True, n_resamples=1000,
+            random_state=0):
+    """Value against average budget per method, from each (method, budget)'s
+    per-query budgets: exact values (:func:`~skadapt.metrics.per_query_value`),
+    intervals from one paired bootstrap over queries (the frame of
+    :func:`skadapt.evaluation.allocation_curves`). Also returns the values."""
+    rows, per_query = [], {}
+    for method in methods:
+        for budget in budgets:
+            b = chosen[method, budget]
+            values = per_query[method, budget] = per_query_value(rewards, b, binary=binary)
+            rows.append({"method": method, "budget": budget,
+                         "average_budget": float(np.mean(b)),
+                         "value": float(np.mean(values))})
+    low, high = bootstrap_interval(np.vstack(list(per_query.values())),
+                                   n_resamples=n_resamples, random_state=random_state)
+    frame = pd.DataFrame(rows)
+    frame["low"] = low
+    frame["high"] = high
+    return frame, per_query
+
+
+def best_of_k_experiment(probe, X_train, R_train, X_test, R_test, *, budgets, max_budget,
+                         kind, memory=None, n_resamples=1000, random_state=0):
+    """Curves, the savings table and the fitted policies for best-of-k on binary rewards.
+
+    At each average budget the online and offline policies of
+    :func:`best_of_k_policy` are fitted on ``(X_train, R_train)`` and choose the
+    budgets of the test queries (the online one over all of them as one batch);
+    uniform best-of-k and the in-sample oracle
+    (:func:`skadapt.metrics.oracle_budgets`) are computed from ``R_test``. Each
+    method is scored exactly on ``R_test`` (the ``expected_success`` scorer's
+    per-query terms), with paired bootstrap intervals over the test queries.
+    Pass ``memory`` (a joblib.Memory) so that the probe is fitted once per
+    method, not once per budget.
+
+    Returns
+    -------
+    curves : DataFrame
+        One row per (method, budget): ``average_budget``, ``value``, ``low``, ``high``.
+    table : DataFrame
+        One row per budget: each method's value and interval, online's compute saved,
+        gain over uniform (with its paired interval) and share of the oracle's gain.
+    policies : dict
+        ``{"online": {budget: Pipeline}, "offline": {budget: Pipeline}}``, fitted.
+    """
+    R_test = np.asarray(R_test, dtype=float)
+    n = R_test.shape[0]
+    methods = ("uniform", "online", "offline", "oracle")
+    policies = {"online": {}, "offline": {}}
+    chosen = {}
+    for budget in budgets:
+        if budget != int(budget):
+            raise ValueError(f"uniform best-of-k needs an integer budget, got {budget:g}")
+        chosen["uniform", budget] = np.full(n, int(budget))
+        for method in ("online", "offline"):
+            policy = best_of_k_policy(probe, budget, method=method, max_budget=max_budget,
+                                      kind=kind, memory=memory).fit(X_train, R_train)
+            policies[method][budget] = policy
+            chosen[method, budget] = np.asarray(policy.transform(X_test)).ravel()
+        chosen["oracle", budget] = np.asarray(
+            metrics.oracle_budgets(R_test, budget, max_budget=max_budget)).ravel()
+    curves, per_query = _curves(R_test, chosen, methods=methods, budgets=budgets,
+                                n_resamples=n_resamples, random_state=random_state)
     uniform_k = np.arange(0, max_budget + 1)
     uniform_q = metrics.best_of_k_curve(R_test, uniform_k)
-    table = curves.pivot(index="budget", columns="method", values="value")
     rows = []
     for budget in budgets:
         row = {"budget": budget}
-        for method in ("uniform", "online", "offline", "oracle"):
-            if method not in table.columns:
-                continue
+        for method in methods:
             sel = curves[(curves.method == method) & (curves.budget == budget)].iloc[0]
             row[method] = sel.value
             row[f"{method}_low"], row[f"{method}_high"] = sel.low, sel.high
         for method in ("online", "offline", "oracle"):
-            if method not in row:
-                continue
             spent = curves[(curves.method == method) & (curves.budget == budget)]
             s = metrics.compute_savings(spent.average_budget.to_numpy(), [row[method]],
                                         uniform_k, uniform_q)
             row[f"{method}_saved"] = float(s.compute_saved[0])
             row[f"{method}_gain"] = float(s.quality_gain[0])
         # paired bootstrap interval of the gain at equal compute (same queries)
-        diff = (per_query_value(R_test, allocation_budgets(
-                    R_test, pred_test, budget, method="online", max_budget=max_budget,
-                    kind=_kind(pred_test)))
-                - per_query_value(R_test, np.full(len(R_test), int(budget))))
+        diff = per_query["online", budget] - per_query["uniform", budget]
         row["online_gain_low"], row["online_gain_high"] = (
             float(v) for v in bootstrap_interval(diff, n_resamples=n_resamples,
                                                  random_state=random_state))
@@ -205,7 +292,8 @@ def best_of_k_experiment(R_test, pred_test, *, budgets, held_out, max_budget,
             (row["online"] - row["uniform"]) / gap if gap > 1e-12 else np.nan
         )
         rows.append(row)
-    return curves, pd.DataFrame(rows)
+    return curves, pd.DataFrame(rows), policies
+
 
 
 def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
@@ -230,31 +318,83 @@ def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
     return pd.DataFrame(rows)
 
 
-def routing_experiment(p_strong_test, p_weak_test, scores, *, fractions):
+def transfer_score(X, k, kind="success_prob"):
+    """:func:`~skadapt.routing.best_of_k_preference` (Eq. 13-14) as one column.
+
+    The shape a :class:`~skadapt.Router` step reads, for a
+    :class:`~sklearn.preprocessing.FunctionTransformer` between a best-of-k probe
+    and the router (see :func:`routing_policy`).
+    """
+    return best_of_k_preference(X, k, kind=kind).reshape(-1, 1)
+
+
+def routing_policy(probe, fraction, *, transfer_k=None, kind="success_prob", memory=None):
+    """A routing policy: ``make_policy(probe, Router(fraction))``.
+
+    With ``transfer_k``, the probe is a best-of-k probe reused as a router (appendix
+    D): a :class:`~sklearn.preprocessing.FunctionTransformer` of
+    :func:`transfer_score` turns its ``transform`` output (``kind``: success
+    probabilities or marginal-reward curves) into ``sigmoid(q(k) - q(1))``, the
+    predicted gain of best-of-``k`` over one sample (Eq. 13-14). The
+    :class:`~skadapt.Router` sends the ``floor(fraction * n)`` queries of a batch
+    with the largest scores to the strong decoder.
+
+    Examples
+    --------
+    >>> from skadapt._demo import default_probe, routing_policy
+    >>> policy = routing_policy(default_probe(0, max_budget=8), 0.3, transfer_k=5,
+    ...                         kind="marginal")
+    >>> [name for name, _ in policy.steps]
+    ['successprobclassifier', 'functiontransformer', 'router']
+    """
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skadapt.policy import make_policy
+    from skadapt.routing import Router
+
+    steps = [probe]
+    if transfer_k is not None:
+        steps.append(FunctionTransformer(transfer_score,
+                                         kw_args={"k": transfer_k, "kind": kind}))
+    return make_policy(*steps, Router(fraction), memory=memory)
+
+
+def routing_experiment(p_strong_test, p_weak_test, routed, *, fractions):
     """Expected success against the fraction routed to the strong decoder.
 
-    ``scores`` maps a router name to its per-query score (higher = route to
-    strong first). Adds random routing and the oracle (routing by the true
-    gain ``p_strong - p_weak``).
+    ``routed`` maps a router name to its decisions on the test queries, one 0/1
+    vector per fraction in ``fractions`` (1 = strong decoder), for instance the
+    ``transform`` of the policies of :func:`routing_policy`. Adds random routing
+    (:func:`skadapt.metrics.random_routing`) and the oracle, which routes by the
+    true gain ``p_strong - p_weak``, largest first, and never a query whose gain
+    is negative.
     """
     from skadapt.allocation import GreedyAllocator
 
     R_strong = np.asarray(p_strong_test, dtype=float).reshape(-1, 1)
     R_weak = np.asarray(p_weak_test, dtype=float).reshape(-1, 1)
-    scores = dict(scores)
-    scores["oracle"] = (R_strong - R_weak)[:, 0]
+    gain = (R_strong - R_weak)[:, 0]
+    routed = {name: list(decisions) for name, decisions in routed.items()}
+    # the oracle is allocation with max_budget=1 on the true gains: the greedy
+    # allocator sends the (at most) floor(fraction * n) queries with the largest
+    # positive gains to strong
+    routed["oracle"] = [
+        GreedyAllocator(fraction, max_budget=1, kind="marginal").fit_transform(
+            gain.reshape(-1, 1))
+        for fraction in fractions]
+    for name, decisions in routed.items():
+        if len(decisions) != len(fractions):
+            raise ValueError(f"router {name!r}: {len(decisions)} decisions for "
+                             f"{len(fractions)} fractions")
     rows = []
-    for fraction in fractions:
+    for i, fraction in enumerate(fractions):
         rows.append({"router": "random", "fraction": fraction,
                      "value": metrics.random_routing(R_strong, R_weak, fraction)})
-        for name, score in scores.items():
-            # routing is allocation with max_budget=1: the greedy allocator sends
-            # the floor(fraction * n) queries with the largest scores to strong
-            routed = GreedyAllocator(fraction, max_budget=1, kind="marginal").fit_transform(
-                np.asarray(score, dtype=float).reshape(-1, 1))
+        for name, decisions in routed.items():
+            decision = np.asarray(decisions[i]).reshape(-1, 1)
             rows.append({"router": name, "fraction": fraction,
-                         "actual_fraction": float(np.mean(routed)),
-                         "value": metrics.routing_reward(R_strong, R_weak, routed)})
+                         "actual_fraction": float(np.mean(decision)),
+                         "value": metrics.routing_reward(R_strong, R_weak, decision)})
     curves = pd.DataFrame(rows)
     weak_q, strong_q = float(R_weak.mean()), float(R_strong.mean())
     summary = []
@@ -269,48 +409,104 @@ def routing_experiment(p_strong_test, p_weak_test, scores, *, fractions):
     return curves, pd.DataFrame(summary), weak_q, strong_q
 
 
+def fit_routing_policies(make, X_train, y_train, X_test, *, fractions):
+    """Fit ``make(fraction)`` on the training queries at each fraction: ``(policies,
+    decisions)``, the fitted policies by fraction and their decisions on ``X_test``."""
+    policies = {f: make(f).fit(X_train, y_train) for f in fractions}
+    return policies, [np.asarray(p.transform(X_test)).ravel() for p in policies.values()]
+
+
 def graded_experiment(X_train, G_train, X_test, G_test, *, budgets, max_budget,
-                      random_state=0, n_resamples=1000):
-    """Continuous rewards: MarginalRewardRegressor + greedy with min_budget=1."""
+                      random_state=0, n_resamples=1000, memory=None):
+    """Continuous rewards: a MarginalRewardRegressor -> GreedyAllocator(min_budget=1)
+    policy at each budget, against uniform and the oracle (every query >= 1 sample).
+
+    Returns ``(curves, report, policies)``: the curves (expected reward, Eq. 10),
+    the regressor's ``probe_report`` on the test queries' true marginal rewards and
+    the fitted policies by budget.
+    """
     from skadapt import MarginalRewardRegressor
+    from skadapt.allocation import GreedyAllocator
+    from skadapt.policy import make_policy
 
     reg = MarginalRewardRegressor(
         max_budget=max_budget, hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200,
         early_stopping=True, n_iter_no_change=10, random_state=random_state,
-    ).fit(X_train, G_train)
-    pred = reg.predict(X_test)
-    curves = allocation_curves(
-        G_test, pred, budgets=budgets, kind="marginal", max_budget=max_budget,
-        min_budget=1, binary=False, methods=["uniform", "online", "oracle"],
-        n_resamples=n_resamples, random_state=random_state,
     )
+    G_test = np.asarray(G_test, dtype=float)
+    n = G_test.shape[0]
+    policies, chosen = {}, {}
+    for budget in budgets:
+        policy = make_policy(
+            reg, GreedyAllocator(budget, max_budget=max_budget, min_budget=1, kind="marginal"),
+            memory=memory).fit(X_train, G_train)
+        policies[budget] = policy
+        chosen["online", budget] = np.asarray(policy.transform(X_test)).ravel()
+        chosen["uniform", budget] = np.full(n, int(budget))
+        chosen["oracle", budget] = np.asarray(metrics.oracle_budgets(
+            G_test, budget, max_budget=max_budget, min_budget=1)).ravel()
+    curves, _ = _curves(G_test, chosen, methods=("uniform", "online", "oracle"),
+                        budgets=budgets, binary=False, n_resamples=n_resamples,
+                        random_state=random_state)
+    pred = policies[budgets[0]][0].transform(X_test)  # the fitted regressor's curves
     truth = targets.marginal_rewards(G_test, max_budget)
     report = metrics.probe_report(truth, pred)
-    return curves, report
+    return curves, report, policies
+
+
+def resplits(family, *, n_repeats, test_size, random_state=0):
+    """The random re-splits, as a ``cv=`` for :func:`~sklearn.model_selection.cross_validate`.
+
+    A list of ``(train, test)`` index pairs: re-split ``r`` is
+    :func:`~sklearn.model_selection.train_test_split` of all queries, stratified by
+    ``family``, with seed ``random_state + 1000 + r``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(family))
+    return [tuple(train_test_split(idx, test_size=test_size, stratify=family,
+                                   random_state=random_state + 1000 + repeat))
+            for repeat in range(n_repeats)]
 
 
 def repeat_over_splits(features, data, *, budgets, max_budget, n_repeats,
-                       test_size, random_state=0):
-    """Online and offline gains over uniform on ``n_repeats`` random re-splits."""
-    from sklearn.model_selection import train_test_split
+                       test_size, random_state=0, memory=None):
+    """Online and offline expected success against uniform and the oracle on
+    ``n_repeats`` random re-splits (:func:`resplits`).
 
-    rows = []
-    idx = np.arange(len(data.queries))
-    for repeat in range(n_repeats):
-        seed = random_state + 1000 + repeat
-        tr, te = train_test_split(idx, test_size=test_size, random_state=seed,
-                                  stratify=data.family)
-        R_tr, R_te = data.outcomes[tr], data.outcomes[te]
-        oof, pred, _, _ = fit_success_probe(features[tr], R_tr, features[te],
-                                            random_state=seed, max_budget=max_budget)
+    Each policy of :func:`best_of_k_policy` (the default probe, seeded with
+    ``random_state``) goes through :func:`~sklearn.model_selection.cross_validate`
+    over the re-splits with the ``expected_success`` scorer
+    (:func:`skadapt.scoring.get_scorer`); uniform and the in-sample oracle are
+    computed on each test part.
+    """
+    from sklearn.model_selection import cross_validate
+
+    from skadapt.scoring import get_scorer
+
+    splits = resplits(data.family, n_repeats=n_repeats, test_size=test_size,
+                      random_state=random_state)
+    probe, kind = best_of_k_probe("mlp", random_state=random_state, max_budget=max_budget)
+    scorer = get_scorer("expected_success")
+    scores = {}
+    for method in ("online", "offline"):
         for budget in budgets:
-            values = {}
-            for method in ("uniform", "online", "offline", "oracle"):
-                b = allocation_budgets(R_te, pred, budget, method=method,
-                                       max_budget=max_budget, held_out=(oof, R_tr),
-                                       kind=_kind(pred))
-                values[method] = float(np.mean(per_query_value(R_te, b)))
-            rows.append({"repeat": repeat, "seed": seed, "budget": budget, **values})
+            policy = best_of_k_policy(probe, budget, method=method, max_budget=max_budget,
+                                      kind=kind, memory=memory)
+            scores[method, budget] = cross_validate(
+                policy, features, data.outcomes, cv=splits, scoring=scorer,
+                error_score="raise")["test_score"]
+    rows = []
+    for repeat, (_, test) in enumerate(splits):
+        R_te = data.outcomes[test]
+        for budget in budgets:
+            oracle = metrics.oracle_budgets(R_te, budget, max_budget=max_budget)
+            rows.append({"repeat": repeat, "seed": random_state + 1000 + repeat,
+                         "budget": budget,
+                         "uniform": metrics.expected_success(R_te, int(budget)),
+                         "online": float(scores["online", budget][repeat]),
+                         "offline": float(scores["offline", budget][repeat]),
+                         "oracle": metrics.expected_success(R_te, oracle)})
     return pd.DataFrame(rows)
 
 
@@ -357,6 +553,9 @@ class DemoResult:
     files: list = field(default_factory=list)
     shift: pd.DataFrame = None
     feedback: pd.DataFrame = None
+    # the fitted Pipelines behind the tables: "online" and "offline" ({budget:
+    # policy}), "graded" ({budget: policy}), "routing" ({router: {fraction: policy}})
+    policies: dict = None
 
 
 def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
@@ -372,7 +571,8 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     them unless ``--quiet``); ``verbose`` turns on the featurizer's and LoRA
     probe's progress bars. ``data``: a :class:`DemoData` already loaded by
     :func:`load_demo_data` (``data_path``, ``max_queries`` and ``dataset`` are
-    then ignored).
+    then ignored). The result's ``policies`` holds the fitted Pipelines whose
+    budgets and routing decisions the best-of-k, routing and graded tables score.
     """
     timings = {}
     t0 = time.perf_counter()
@@ -395,64 +595,87 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     tr, te = data.is_train, ~data.is_train
     R_tr, R_te = data.outcomes[tr], data.outcomes[te]
     lam_tr, lam_te = targets.success_rate(R_tr), targets.success_rate(R_te)
+    # the best-of-k probe reads features, or the raw queries (LoRA)
+    X_bok = features if probe == "mlp" else np.asarray(list(data.queries), dtype=object)
+    bok_probe, kind = best_of_k_probe(probe, random_state=random_state,
+                                      max_budget=max_budget, verbose=verbose)
 
-    t = time.perf_counter()
-    log(f"best-of-k: cross-fitting the {probe} probe on the training split")
-    oof, pred_te, lam_pred_te, _ = fit_success_probe(
-        features[tr], R_tr, features[te], probe=probe,
-        queries_train=data.queries[tr], queries_test=data.queries[te],
-        random_state=random_state, max_budget=max_budget, verbose=verbose,
-    )
-    timings["probe"] = time.perf_counter() - t
+    # Every policy below is a fresh make_policy Pipeline fitted on its own; the
+    # Pipeline's memory hands it the probe already fitted on the same data with the
+    # same parameters, so the probe is fitted once per setting (online: one fit;
+    # offline and the Eq. 13-14 router: the cross-fitted fit), not per budget.
+    from joblib import Memory
 
-    t = time.perf_counter()
-    curves, best_of_k = best_of_k_experiment(
-        R_te, pred_te, budgets=budgets, held_out=(oof, R_tr), max_budget=max_budget,
-        n_resamples=n_resamples, random_state=random_state)
-    probe_table = probe_comparison(
-        features[tr], lam_tr, features[te], lam_te, probe_pred_test=lam_pred_te,
-        queries_train=data.queries[tr], queries_test=data.queries[te],
-        random_state=random_state)
-    timings["best_of_k"] = time.perf_counter() - t
+    with tempfile.TemporaryDirectory(prefix="skadapt-demo-") as cache:
+        memory = Memory(cache, verbose=0)
+        t = time.perf_counter()
+        log(f"best-of-k: cross-fitting the {probe} probe on the training split; "
+            "online and offline policies at each budget")
+        curves, best_of_k, bok_policies = best_of_k_experiment(
+            bok_probe, _rows(X_bok, tr), R_tr, _rows(X_bok, te), R_te, budgets=budgets,
+            max_budget=max_budget, kind=kind, memory=memory, n_resamples=n_resamples,
+            random_state=random_state)
+        # the probe of the offline policies: fitted on the whole training split (its
+        # cross-fitted predictions only trained the allocator)
+        fitted_probe = bok_policies["offline"][budgets[0]][0]
+        lam_pred_te = (fitted_probe.predict_proba(features[te])[:, 1] if probe == "mlp"
+                       else np.asarray(fitted_probe.transform(_rows(X_bok, te))).ravel())
+        probe_table = probe_comparison(
+            features[tr], lam_tr, features[te], lam_te, probe_pred_test=lam_pred_te,
+            queries_train=data.queries[tr], queries_test=data.queries[te],
+            random_state=random_state)
+        timings["best_of_k"] = time.perf_counter() - t
 
-    # routing: weak = one sample, strong = majority vote over routing_k samples
-    t = time.perf_counter()
-    log(f"routing: one sample vs majority vote over {routing_k}")
-    from skadapt.datasets import majority_vote_outcomes
+        # routing: weak = one sample, strong = majority vote over routing_k samples
+        t = time.perf_counter()
+        log(f"routing: one sample vs majority vote over {routing_k}")
+        from skadapt.datasets import majority_vote_outcomes
 
-    p_strong = majority_vote_outcomes(data.answers, data.references, routing_k)
-    p_weak = targets.success_rate(data.outcomes)
-    pref = preference_from_success(p_strong, p_weak)
-    route_probe = default_probe(random_state).fit(features[tr], pref[tr])
-    route_pred = route_probe.transform(features[te])[:, 0]
-    # Eq. 13-14: difficulty = predicted gain of best-of-k over one sample
-    transfer = best_of_k_preference(lam_pred_te, routing_k)
-    routing_curves, routing_summary, weak_q, strong_q = routing_experiment(
-        p_strong[te], p_weak[te],
-        {"preference probe (Eq. 8)": route_pred, "best-of-k probe (Eq. 13-14)": transfer},
-        fractions=fractions)
-    route_report = metrics.probe_report(pref[te], route_pred)
-    timings["routing"] = time.perf_counter() - t
+        p_strong = majority_vote_outcomes(data.answers, data.references, routing_k)
+        p_weak = targets.success_rate(data.outcomes)
+        pref = preference_from_success(p_strong, p_weak)
+        # Eq. 8: a probe of the preference probability (Eq. 11) -> Router
+        route_policies, route_decisions = fit_routing_policies(
+            lambda f: routing_policy(default_probe(random_state), f, memory=memory),
+            features[tr], pref[tr], features[te], fractions=fractions)
+        # Eq. 13-14: the best-of-k probe -> sigmoid(q(k) - q(1)) -> Router
+        transfer_policies, transfer_decisions = fit_routing_policies(
+            lambda f: routing_policy(bok_probe, f, transfer_k=routing_k, kind=kind,
+                                     memory=memory),
+            _rows(X_bok, tr), R_tr, _rows(X_bok, te), fractions=fractions)
+        routing_curves, routing_summary, weak_q, strong_q = routing_experiment(
+            p_strong[te], p_weak[te],
+            {"preference probe (Eq. 8)": route_decisions,
+             "best-of-k probe (Eq. 13-14)": transfer_decisions},
+            fractions=fractions)
+        route_pred = route_policies[fractions[0]][0].transform(features[te])[:, 0]
+        route_report = metrics.probe_report(pref[te], route_pred)
+        timings["routing"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    log("graded reward: fitting the marginal-reward regressor")
-    from skadapt.verifiers import graded_reward
+        t = time.perf_counter()
+        log("graded reward: fitting the marginal-reward regressor")
+        from skadapt.verifiers import graded_reward
 
-    G = graded_reward(data.answers, data.references[:, None])
-    # a cap above the largest average budget, so the allocation is not forced
-    graded_max = min(n_samples, 2 * max(graded_budgets))
-    graded_curves, graded_report = graded_experiment(
-        features[tr], G[tr], features[te], G[te], budgets=graded_budgets,
-        max_budget=graded_max, random_state=random_state, n_resamples=n_resamples)
-    timings["graded"] = time.perf_counter() - t
+        G = graded_reward(data.answers, data.references[:, None])
+        # a cap above the largest average budget, so the allocation is not forced
+        graded_max = min(n_samples, 2 * max(graded_budgets))
+        graded_curves, graded_report, graded_policies = graded_experiment(
+            features[tr], G[tr], features[te], G[te], budgets=graded_budgets,
+            max_budget=graded_max, random_state=random_state, n_resamples=n_resamples,
+            memory=memory)
+        timings["graded"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    if n_repeats:
-        log(f"repeats: the probe on {n_repeats} random re-split(s)")
-    repeats = repeat_over_splits(
-        features, data, budgets=budgets, max_budget=max_budget, n_repeats=n_repeats,
-        test_size=float(te.mean()), random_state=random_state) if n_repeats else pd.DataFrame()
-    timings["repeats"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if n_repeats:
+            log(f"repeats: cross_validate over {n_repeats} random re-split(s)")
+        repeats = repeat_over_splits(
+            features, data, budgets=budgets, max_budget=max_budget, n_repeats=n_repeats,
+            test_size=float(te.mean()), random_state=random_state,
+            memory=memory) if n_repeats else pd.DataFrame()
+        timings["repeats"] = time.perf_counter() - t
+    policies = {**bok_policies, "graded": graded_policies,
+                "routing": {"preference probe (Eq. 8)": route_policies,
+                            "best-of-k probe (Eq. 13-14)": transfer_policies}}
 
     shift_table = None
     if shift:
@@ -477,7 +700,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
         best_of_k=best_of_k, curves=curves, probe_table=probe_table,
         routing_curves=routing_curves, routing_summary=routing_summary,
         graded_curves=graded_curves, graded_report=graded_report, repeats=repeats,
-        timings=timings, shift=shift_table, feedback=feedback_table,
+        timings=timings, shift=shift_table, feedback=feedback_table, policies=policies,
         info={"n_queries": len(data.queries), "n_train": int(tr.sum()),
               "n_test": int(te.sum()), "n_samples": int(n_samples),
               "max_budget": int(max_budget), "routing_k": routing_k,
@@ -611,10 +834,11 @@ def format_report(result):
     lines += _explain(
         "budget: average samples per query; uniform: every query gets that many "
         "(best-of-k).",
-        "online: GreedyAllocator, the exact optimum of Eq. 5 over the test queries, from "
-        "the probe's predictions; offline: BinnedAllocator, one budget per "
-        "bin of predicted difficulty, fitted on the training split's out-of-fold "
-        "predictions.",
+        "online: the policy make_policy(probe, GreedyAllocator) fitted on the training "
+        "split, the exact optimum of Eq. 5 over the test queries; offline: "
+        "make_policy(probe, BinnedAllocator), one budget per bin of predicted "
+        "difficulty, learnt from the probe's out-of-fold predictions of the training "
+        "queries and their rewards.",
         "oracle (in-sample oracle, optimistic): allocates from each test query's true "
         "success rate and is scored on the same samples, so it overstates what any "
         "policy can reach; the shift tables below use the split-sample oracle.",
@@ -667,14 +891,17 @@ def format_report(result):
     k = info["routing_k"]
     lines += ["", f"### Routing: weak = 1 sample, strong = majority vote over {k} samples",
               ""]
+    q_j = ("= 1 - (1 - p)^j from its success probability p" if info["probe"] == "lora"
+           else "the sum of its first j predicted marginal rewards")
     lines += _explain(
         f"Each query goes to the weak decoder (one sample) or the strong one (the "
         f"majority answer of {k} samples); weak/strong alone: expected success when "
         "every query goes to one of them.",
-        "preference probe (Eq. 8): a probe trained on the preference probability "
-        "E[sigmoid(r_strong - r_weak)] of Eq. 11; best-of-k probe (Eq. 13-14): the "
-        f"success-probability probe above reused, routing by sigmoid(q({k}) - q(1)) "
-        "with q(j) = 1 - (1 - p)^j; oracle: largest true gain first; random: a random share.",
+        "preference probe (Eq. 8): make_policy(probe, Router), the probe trained on the "
+        "preference probability E[sigmoid(r_strong - r_weak)] of Eq. 11; best-of-k probe "
+        "(Eq. 13-14): the best-of-k probe above reused, make_policy(probe, "
+        f"FunctionTransformer(Eq. 13-14), Router), routing by sigmoid(q({k}) - q(1)) with "
+        f"q(j) {q_j}; oracle: largest true gain first; random: a random share.",
         "APGR (average performance gap recovered): the area under "
         "(success - weak) / (strong - weak) against the fraction routed to strong, from "
         "0 to 1; random routing scores 0.5, higher is better.",
@@ -715,8 +942,10 @@ def format_report(result):
         lines += ["### Repeated over random re-splits (mean ± sd of expected success)", ""]
         lines += _explain(
             f"The whole best-of-k comparison on {n_rep} other random train/test splits "
-            "(stratified by task family); mean ± standard deviation over the splits, "
-            "and on how many splits online did at least as well as uniform.")
+            "(stratified by task family): the online and offline policies through "
+            "cross_validate over those splits with the expected_success scorer; mean ± "
+            "standard deviation over the splits, and on how many splits online did at "
+            "least as well as uniform.")
         lines += ["| budget | uniform | online | offline | oracle | online >= uniform |",
                   "|---|---|---|---|---|---|"]
         for budget, group in result.repeats.groupby("budget"):

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skadapt import metrics, targets
 from skadapt._demo import (
@@ -7,6 +9,13 @@ from skadapt._demo import (
     preference_from_success,
     routing_experiment,
 )
+from skadapt.routing import Router
+
+
+def _route(scores, fractions):
+    """Router decisions on ``scores`` at each fraction."""
+    scores = np.asarray(scores, dtype=float).reshape(-1, 1)
+    return [Router(f).fit_transform(scores).ravel() for f in fractions]
 
 
 def test_preference_from_success_matches_eq11_on_samples():
@@ -31,9 +40,11 @@ def test_routing_experiment_orders_routers():
     p_weak = rng.uniform(size=400)
     p_strong = np.clip(p_weak + rng.uniform(-0.1, 0.4, size=400), 0, 1)
     gain = p_strong - p_weak
+    fractions = [0.25, 0.5, 0.75]
     curves, summary, weak_q, strong_q = routing_experiment(
-        p_strong, p_weak, {"perfect": gain, "noise": rng.normal(size=400)},
-        fractions=[0.25, 0.5, 0.75])
+        p_strong, p_weak, {"perfect": _route(gain, fractions),
+                           "noise": _route(rng.normal(size=400), fractions)},
+        fractions=fractions)
     apgr = summary.set_index("router")["APGR"]
     assert apgr["oracle"] >= apgr["perfect"] - 1e-12
     assert apgr["perfect"] > apgr["random"] > apgr["noise"] - 0.1
@@ -49,9 +60,10 @@ def test_best_of_k_experiment_table():
     lam = rng.beta(0.4, 0.8, size=600)
     R = (rng.uniform(size=(600, 16)) < lam[:, None]).astype(float)
     pred = np.clip(lam + rng.normal(0, 0.05, size=600), 0, 1)
-    curves, table = best_of_k_experiment(
-        R[300:], pred[300:], budgets=[1, 2, 4], held_out=(pred[:300], R[:300]),
-        max_budget=16, n_resamples=200)
+    # the predictions themselves stand in for the probe (an identity step)
+    curves, table, _ = best_of_k_experiment(
+        FunctionTransformer(), pred[:300, None], R[:300], pred[300:, None], R[300:],
+        budgets=[1, 2, 4], max_budget=16, kind="success_prob", n_resamples=200)
     np.testing.assert_allclose(table["uniform"], metrics.best_of_k_curve(R[300:], [1, 2, 4]))
     assert np.all(table["oracle"] >= table["online"] - 1e-12)
     assert np.all(table["online"] > table["uniform"])
@@ -61,9 +73,157 @@ def test_best_of_k_experiment_table():
                   & (table["online_share_of_oracle_gain"] <= 1 + 1e-9))
 
 
+# --- the demo's numbers come from Pipelines of the public estimators ----------
+
+
+def _tiny_probe(random_state=0, **params):
+    """The demo's probe class, small enough for a test."""
+    from skadapt import SuccessProbClassifier
+
+    params.setdefault("cv", 3)
+    return SuccessProbClassifier(hidden_layer_sizes=(8,), max_iter=30,
+                                 neighbor_curves=10, random_state=random_state, **params)
+
+
+@pytest.fixture
+def tiny_data():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(160, 3))
+    lam = 1 / (1 + np.exp(-2 * X[:, 0]))
+    R = (rng.uniform(size=(160, 8)) < lam[:, None]).astype(float)
+    return X, R
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_best_of_k_policies_are_make_policy_pipelines(tiny_data, tmp_path, monkeypatch):
+    """Online = make_policy(probe, GreedyAllocator), offline = make_policy(probe,
+    BinnedAllocator) learning from the probe's out-of-fold predictions and the rewards,
+    each scored by the expected_success scorer; the cache fits the probe once per
+    setting, not per budget."""
+    from joblib import Memory
+    from sklearn.base import clone
+
+    from skadapt import BinnedAllocator, GreedyAllocator, SuccessProbClassifier
+    from skadapt.evaluation import allocation_budgets
+    from skadapt.policy import make_policy
+    from skadapt.scoring import get_scorer
+
+    X, R = tiny_data
+    X_tr, R_tr, X_te, R_te = X[:100], R[:100], X[100:], R[100:]
+    probe = _tiny_probe(max_budget=8)
+    fits = []
+    real_fit = SuccessProbClassifier.fit
+
+    def counted_fit(self, *args, **kwargs):
+        fits.append(self.cross_fit)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SuccessProbClassifier, "fit", counted_fit)
+    budgets = [1, 2, 4]
+    _, table, policies = best_of_k_experiment(
+        probe, X_tr, R_tr, X_te, R_te, budgets=budgets, max_budget=8, kind="marginal",
+        memory=Memory(tmp_path, verbose=0), n_resamples=50)
+    # online: one plain fit; offline: one fit on all + 3 cross-fitting folds; for
+    # all three budgets together
+    assert len(fits) == 1 + (1 + 3)
+    monkeypatch.setattr(SuccessProbClassifier, "fit", real_fit)
+
+    scorer = get_scorer("expected_success")
+    fitted = clone(probe).set_params(cross_fit=True)
+    oof = fitted.fit_transform(X_tr, R_tr)
+    pred = fitted.transform(X_te)
+    for budget in budgets:
+        online, offline = policies["online"][budget], policies["offline"][budget]
+        assert isinstance(online, Pipeline) and isinstance(offline, Pipeline)
+        assert isinstance(online[-1], GreedyAllocator) and online[-1].budget == budget
+        assert isinstance(offline[-1], BinnedAllocator) and offline[-1].budget == budget
+        assert online[0].cross_fit is False and offline[0].cross_fit is True
+        row = table[table.budget == budget].iloc[0]
+        by_hand = make_policy(probe, GreedyAllocator(budget, max_budget=8, kind="marginal"))
+        assert row["online"] == scorer(by_hand.fit(X_tr, R_tr), X_te, R_te)
+        # the Pipeline hands BinnedAllocator the held-out predictions *and* y
+        held_out = allocation_budgets(R_te, pred, budget, method="offline", max_budget=8,
+                                      kind="marginal", held_out=(oof, R_tr))
+        np.testing.assert_array_equal(offline.transform(X_te).ravel(), held_out)
+        assert row["offline"] == metrics.expected_success(R_te, held_out)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_routing_policies_are_router_pipelines(tiny_data, tmp_path):
+    """Routing by the preference probe = make_policy(probe, Router); the transfer =
+    the best-of-k probe -> Eq. 13-14 -> Router; the curve matches routing_curve."""
+    from joblib import Memory
+
+    from skadapt._demo import fit_routing_policies, routing_policy
+    from skadapt.routing import best_of_k_preference, routing_curve
+
+    X, R = tiny_data
+    memory = Memory(tmp_path, verbose=0)  # one probe fit for all the fractions
+    rng = np.random.default_rng(6)
+    p_weak = targets.success_rate(R)
+    p_strong = np.clip(p_weak + rng.uniform(-0.1, 0.3, size=len(R)), 0, 1)
+    pref = preference_from_success(p_strong, p_weak)
+    fractions = [0.2, 0.5, 0.8]
+    tr, te = slice(0, 100), slice(100, None)
+    pref_policies, pref_routed = fit_routing_policies(
+        lambda f: routing_policy(_tiny_probe(), f, memory=memory), X[tr], pref[tr], X[te],
+        fractions=fractions)
+    bok_policies, bok_routed = fit_routing_policies(
+        lambda f: routing_policy(_tiny_probe(max_budget=8), f, transfer_k=5, kind="marginal",
+                                 memory=memory), X[tr], R[tr], X[te], fractions=fractions)
+    for f in fractions:
+        assert isinstance(pref_policies[f][-1], Router) and pref_policies[f][-1].fraction == f
+        assert [name for name, _ in bok_policies[f].steps] == [
+            "successprobclassifier", "functiontransformer", "router"]
+    scores = pref_policies[0.2][0].transform(X[te])
+    curves, _, _, _ = routing_experiment(
+        p_strong[te], p_weak[te], {"pref": pref_routed, "bok": bok_routed},
+        fractions=fractions)
+    expected = routing_curve(p_strong[te, None], p_weak[te, None], scores,
+                             fractions=fractions).quality
+    np.testing.assert_allclose(curves[curves.router == "pref"].value, expected, rtol=1e-12)
+    # the transfer reads the best-of-k probe's marginal-reward curves (its transform)
+    transfer = best_of_k_preference(bok_policies[0.5][0].transform(X[te]), 5, kind="marginal")
+    np.testing.assert_array_equal(bok_routed[1], _route(transfer, [0.5])[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_repeat_over_splits_is_cross_validate_over_the_resplits(tiny_data, monkeypatch):
+    """Each re-split's online and offline numbers equal a policy fitted and scored by
+    hand on train_test_split(stratify=family, random_state=seed + 1000 + repeat)."""
+    from types import SimpleNamespace
+
+    from sklearn.model_selection import train_test_split
+
+    import skadapt._demo as demo
+    from skadapt import BinnedAllocator, GreedyAllocator
+    from skadapt.policy import make_policy
+
+    monkeypatch.setattr(demo, "default_probe", _tiny_probe)
+    X, R = tiny_data
+    family = np.repeat(np.arange(4), 40)
+    data = SimpleNamespace(family=family, outcomes=R)
+    table = demo.repeat_over_splits(X, data, budgets=[2], max_budget=8, n_repeats=2,
+                                    test_size=0.25, random_state=3)
+    assert list(table.seed) == [1003, 1004]
+    for _, row in table.iterrows():
+        tr, te = train_test_split(np.arange(160), test_size=0.25, stratify=family,
+                                  random_state=int(row.seed))
+        probe = _tiny_probe(3, cv=5, max_budget=8)
+        for method, allocator in (
+                ("online", GreedyAllocator(2, max_budget=8, kind="marginal")),
+                ("offline", BinnedAllocator(2, max_budget=8, kind="marginal",
+                                            spend_tolerance=None))):
+            policy = make_policy(probe, allocator).fit(X[tr], R[tr])
+            assert row[method] == metrics.expected_success(R[te], policy.transform(X[te]))
+        assert row["uniform"] == metrics.expected_success(R[te], 2)
+        assert row["oracle"] >= row["online"] - 1e-12
+
+
 @pytest.mark.slow
 def test_demo_end_to_end_on_a_subset(tmp_path):
     """The whole demo with the real SmolLM2 on a small stratified subset."""
+    from skadapt._demo import featurize as skadapt_featurize
     from skadapt._demo import format_report, load_demo_data, run_demo
 
     result = run_demo(max_queries=96, budgets=(1, 2, 4), n_repeats=1, n_resamples=50,
@@ -77,6 +237,18 @@ def test_demo_end_to_end_on_a_subset(tmp_path):
         assert row["oracle"] >= row["uniform"] - 1e-12
         assert row["uniform_low"] <= row["uniform"] <= row["uniform_high"]
     assert list(result.best_of_k.budget) == [1, 2, 4]
+    # the published numbers are those of the fitted public pipelines
+    from skadapt.scoring import get_scorer
+
+    features = skadapt_featurize(data.queries)
+    for budget in (1, 2, 4):
+        online = result.policies["online"][budget]
+        assert isinstance(online, Pipeline)
+        row = result.best_of_k[result.best_of_k.budget == budget].iloc[0]
+        assert row["online"] == get_scorer("expected_success")(
+            online, features[~data.is_train], R_test)
+    assert set(result.policies["routing"]) == {
+        "preference probe (Eq. 8)", "best-of-k probe (Eq. 13-14)"}
     assert {"uniform", "online", "offline", "oracle", "online_saved", "online_gain",
             "online_share_of_oracle_gain"} <= set(result.best_of_k.columns)
     assert len(result.probe_table) == 5
@@ -118,15 +290,18 @@ def small_result():
     R = (rng.uniform(size=(400, 16)) < lam[:, None]).astype(float)
     pred = np.clip(lam + rng.normal(0, 0.05, size=400), 0, 1)
     budgets = [1, 2, 4]
-    curves, best_of_k = best_of_k_experiment(
-        R[200:], pred[200:], budgets=budgets, held_out=(pred[:200], R[:200]),
-        max_budget=16, n_resamples=100)
+    curves, best_of_k, _ = best_of_k_experiment(
+        FunctionTransformer(), pred[:200, None], R[:200], pred[200:, None], R[200:],
+        budgets=budgets, max_budget=16, kind="success_prob", n_resamples=100)
     p_weak = lam[200:]
     p_strong = np.clip(p_weak + rng.uniform(0, 0.3, size=200), 0, 1)
+    fractions = [0.25, 0.5, 0.75]
     routing_curves, routing_summary, weak_q, strong_q = routing_experiment(
-        p_strong, p_weak, {"preference probe (Eq. 8)": p_strong - p_weak + rng.normal(0, 0.05, 200),
-                           "best-of-k probe (Eq. 13-14)": rng.normal(size=200)},
-        fractions=[0.25, 0.5, 0.75])
+        p_strong, p_weak,
+        {"preference probe (Eq. 8)": _route(p_strong - p_weak + rng.normal(0, 0.05, 200),
+                                            fractions),
+         "best-of-k probe (Eq. 13-14)": _route(rng.normal(size=200), fractions)},
+        fractions=fractions)
     probe_table = pd.DataFrame([
         {"predictor": "MLP probe on hidden states (ours)", "loss": 0.40, "avg_loss": 0.50,
          "opt_loss": 0.30, "accuracy": 0.8},
@@ -164,8 +339,10 @@ EXPLANATIONS = {
     "Opt.": r"Opt\.: the lowest loss possible",
     "normalised": r"^- normalised: \(Avg\. - loss\) / \(Avg\. - Opt\.\)",
     "Acc.": r"^- Acc\.: median-split accuracy",
-    "Eq. 8": r"^- preference probe \(Eq\. 8\): a probe trained on the preference probability",
-    "Eq. 13-14": r"best-of-k probe \(Eq\. 13-14\): the success-probability probe above reused",
+    "Eq. 8": r"^- preference probe \(Eq\. 8\): make_policy\(probe, Router\), the probe trained "
+             r"on the preference probability",
+    "Eq. 13-14": r"best-of-k probe \(Eq\. 13-14\): the best-of-k probe above reused, "
+                 r"make_policy\(probe, FunctionTransformer\(Eq\. 13-14\), Router\)",
     "APGR": r"^- APGR \(average performance gap recovered\): the area under",
     "CPT(50%)": r"^- CPT\(50%\) \(call-performance threshold\): the smallest fraction",
     "split oracle": r"^- split oracle \(split-sample oracle\): allocates from .* samples 1-8 "
