@@ -21,6 +21,8 @@ has templates). Features: the demo's (last layer, last token; cached).
 
     python benchmarks/shift_methods.py --dataset arithmetic
     python benchmarks/shift_methods.py --dataset diverse --methods default plug-in
+    python benchmarks/shift_methods.py --dataset diverse --methods default \
+        --bootstrap groups --splits leave-family-out   # intervals over families
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def main(argv=None):
                         help=f"subset of: {', '.join(METHODS)}")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--n-resamples", type=int, default=1000)
+    parser.add_argument("--bootstrap", choices=("queries", "groups"), default="queries",
+                        help="intervals over queries, or over the held-out groups "
+                             "(families, phrasings) of the leave-group-out splits")
+    parser.add_argument("--splits", nargs="+", default=None,
+                        choices=("random split", "leave-family-out", "leave-phrasing-out"),
+                        help="subset of the splits (default: all)")
     args = parser.parse_args(argv)
 
     from skadapt._demo import featurize, load_demo_data
@@ -74,7 +82,10 @@ def main(argv=None):
     groupings = {"random split": None, "leave-family-out": data.family}
     if data.template is not None:
         groupings["leave-phrasing-out"] = data.template
-    print(f"{args.dataset}: {len(X)} queries; online gain over uniform [95% CI] and "
+    if args.splits:
+        groupings = {k: v for k, v in groupings.items() if k in args.splits}
+    print(f"{args.dataset}: {len(X)} queries; online gain over uniform [95% CI"
+          + (", resampling groups" if args.bootstrap == "groups" else "") + "] and "
           "share of the split-sample oracle's gain captured")
     for split, groups in groupings.items():
         print(f"\n{split}\n")
@@ -86,6 +97,8 @@ def main(argv=None):
             table = shift_evaluation(probe, X, data.outcomes, groups=groups,
                                      budgets=args.budgets, offline=False,
                                      n_resamples=args.n_resamples,
+                                     bootstrap=("groups" if args.bootstrap == "groups"
+                                                and groups is not None else "queries"),
                                      fit_groups=data.family if by_family else None)
             cells = [f"{r.online_gain:+.3f} [{r.online_low:+.3f}, {r.online_high:+.3f}] "
                      + ("" if r.captured != r.captured else f"{r.captured:.0%}")

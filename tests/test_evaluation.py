@@ -132,3 +132,36 @@ def test_bootstrap_interval_methods_and_pairing():
         bootstrap_interval(a, method="bca")
     one = bootstrap_interval([0.25], random_state=0)
     assert one == (0.25, 0.25)
+
+
+def test_bootstrap_interval_over_groups():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(5), 40)
+    # the groups differ much more than the queries inside them
+    values = rng.normal(size=5)[groups] + 0.05 * rng.normal(size=200)
+    q_low, q_high = bootstrap_interval(values, random_state=0)
+    g_low, g_high = bootstrap_interval(values, random_state=0, groups=groups)
+    assert g_low <= values.mean() <= g_high
+    assert (g_high - g_low) > 3 * (q_high - q_low)
+    # two groups of constant values: every resample's mean lies between the two
+    two = np.repeat([0.0, 1.0], 10)
+    low, high = bootstrap_interval(two, groups=np.repeat(["a", "b"], 10), random_state=0)
+    assert 0.0 <= low < 0.5 < high <= 1.0
+    # rows share the resampled groups (paired), as for queries
+    stacked = np.vstack([values, 2 * values])
+    low2, high2 = bootstrap_interval(stacked, random_state=0, groups=groups)
+    np.testing.assert_allclose(low2, [g_low, 2 * g_low], rtol=1e-12)
+    np.testing.assert_allclose(high2, [g_high, 2 * g_high], rtol=1e-12)
+    # groups of different sizes: the statistic is the mean over queries
+    # (big groups succeed, small ones fail: the mean over queries is 0.738, the mean
+    # of the group means 0.5; the interval centres on the former)
+    sizes = np.arange(1, 21) * 2
+    labels = np.repeat(np.arange(20), sizes)
+    one = (sizes[labels] > 20).astype(float)
+    assert one.mean() == pytest.approx(0.738, abs=1e-3)
+    low, high = bootstrap_interval(one, groups=labels, n_resamples=2000, random_state=0)
+    assert low < 0.738 < high and (low + high) / 2 > 0.65
+    # one group: the point estimate
+    assert bootstrap_interval(values, groups=np.zeros(200))[0] == pytest.approx(values.mean())
+    with pytest.raises(ValueError, match=r"groups must have shape \(200,\)"):
+        bootstrap_interval(values, groups=groups[:10])

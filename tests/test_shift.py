@@ -136,6 +136,28 @@ def test_shift_evaluation_passes_fit_groups_to_the_probe():
         shift_evaluation(cal, X, R, groups=groups, fit_groups=groups[:5], budgets=[2])
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_shift_evaluation_can_resample_groups():
+    X, _, groups = _grouped_data()
+    # each group has a difficulty of its own that the features do not show, so the
+    # result depends on which groups are held out: group intervals are wider
+    rng = np.random.default_rng(1)
+    offset = np.array([-2.0, 1.5, -0.5, 2.0, -1.5, 0.5])[groups]
+    lam = 1 / (1 + np.exp(-(2.5 * X[:, 0] - 1 + offset)))
+    R = (rng.uniform(size=(len(groups), 16)) < lam[:, None]).astype(float)
+    probe = SuccessProbClassifier(max_iter=30, random_state=0)
+    kw = dict(groups=groups, budgets=[1, 2], offline=False, n_resamples=300)
+    by_query = shift_evaluation(probe, X, R, **kw)
+    by_group = shift_evaluation(probe, X, R, bootstrap="groups", **kw)
+    np.testing.assert_array_equal(by_group["online"], by_query["online"])
+    width = lambda t: (t["online_high"] - t["online_low"]).to_numpy()  # noqa: E731
+    assert (width(by_group) > width(by_query)).all()
+    with pytest.raises(ValueError, match="pass groups="):
+        shift_evaluation(probe, X, R, bootstrap="groups", budgets=[1])
+    with pytest.raises(ValueError, match="bootstrap must be"):
+        shift_evaluation(probe, X, R, bootstrap="families", **kw)
+
+
 def test_binned_pacing_holds_the_budget_on_another_family_mix():
     """Fit the offline policy on some task families, stream others (real outcomes)."""
     import warnings
