@@ -97,10 +97,11 @@ def main(argv=None):
             table = shift_evaluation(probe, X, data.outcomes, groups=groups,
                                      budgets=args.budgets, offline=False,
                                      n_resamples=args.n_resamples,
-                                     bootstrap=("groups" if args.bootstrap == "groups"
-                                                and groups is not None else "queries"),
                                      fit_groups=data.family if by_family else None)
-            cells = [f"{r.online_gain:+.3f} [{r.online_low:+.3f}, {r.online_high:+.3f}] "
+            over_groups = args.bootstrap == "groups" and groups is not None
+            cells = [f"{r.online_gain:+.3f} "
+                     + (f"[{r.group_low:+.3f}, {r.group_high:+.3f}] " if over_groups else
+                        f"[{r.online_low:+.3f}, {r.online_high:+.3f}] ")
                      + ("" if r.captured != r.captured else f"{r.captured:.0%}")
                      for r in table.itertuples()]
             print(f"| {name} | " + " | ".join(cells) + f" |  <!-- "

@@ -979,7 +979,9 @@ def _shift_lines(shift, *, n_resamples=1000, n_samples=32):
         "the in-sample oracle it is not flattered by its own samples; a learned policy "
         "can beat it.",
         "online (gain [95% CI]): the gain over uniform with its paired 95% bootstrap "
-        f"interval ({n_resamples} resamples of the queries); offline (spend): "
+        f"interval ({n_resamples} resamples of the queries); over groups: the same "
+        "interval resampling whole families (phrasings), which also counts how much the "
+        "gain depends on which groups were held out; offline (spend): "
         "BinnedAllocator fitted on the training folds, scored at the average budget it "
         "really spent, in brackets.",
         "captured: (online - uniform) / (split oracle - uniform), the share of the split "
@@ -987,18 +989,21 @@ def _shift_lines(shift, *, n_resamples=1000, n_samples=32):
         "saved: compute saved at matched success, as above.",
     )
     for split, table in shift.groupby("split", sort=False):
+        grouped = "group_low" in table and table["group_low"].notna().any()
         lines += [f"**{split}**", "",
-                  "| B | uniform | online (gain [95% CI]) | offline (spend) | "
-                  "split oracle | captured | saved |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| B | uniform | online (gain [95% CI]) | "
+                  + ("over groups | " if grouped else "")
+                  + "offline (spend) | split oracle | captured | saved |",
+                  "|---|---|---|" + ("---|" if grouped else "") + "---|---|---|---|"]
         for _, r in table.iterrows():
             offline = (f"{r.offline:.3f} ({r.offline_spend:.2f})"
                        if "offline" in r and not pd.isna(r.get("offline")) else "-")
             captured = "-" if pd.isna(r.captured) else f"{r.captured:.0%}"
             saved = "-" if pd.isna(r.compute_saved) else f"{r.compute_saved:.0%}"
+            over = (f"[{r.group_low:+.3f}, {r.group_high:+.3f}] | " if grouped else "")
             lines.append(f"| {r.budget:g} | {r.uniform:.3f} | {r.online:.3f} "
                          f"({r.online_gain:+.3f} [{r.online_low:+.3f}, "
-                         f"{r.online_high:+.3f}]) | {offline} | {r.split_oracle:.3f} | "
+                         f"{r.online_high:+.3f}]) | {over}{offline} | {r.split_oracle:.3f} | "
                          f"{captured} | {saved} |")
         lines.append("")
     return lines

@@ -29,16 +29,11 @@ from sklearn.model_selection import GroupKFold, KFold, check_cv
 from sklearn.utils import check_random_state
 
 from ._compat import HasMethods, Interval, _num_samples, _safe_indexing, check_is_fitted
+from ._cross_fit import _indexable
 from ._versioning import VersionedPickleMixin
 from ._validation import as_float_array
 
 __all__ = ["CalibratedCurves"]
-
-
-def _indexable(data):
-    if data is None or isinstance(data, (list, np.ndarray)) or hasattr(data, "iloc"):
-        return data
-    return np.asarray(data)
 
 
 class CalibratedCurves(VersionedPickleMixin, MetaEstimatorMixin, TransformerMixin,

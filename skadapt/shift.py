@@ -202,8 +202,7 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
 
 def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 8, 16),
                      n_allocate=None, min_budget=0, offline=True, n_bins=10,
-                     n_resamples=1000, confidence=0.95, random_state=0, fit_groups=None,
-                     bootstrap="queries"):
+                     n_resamples=1000, confidence=0.95, random_state=0, fit_groups=None):
     """Allocation quality of a probe on queries from groups it never saw.
 
     Every query gets a prediction from a probe fitted on the other folds
@@ -250,13 +249,6 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     n_bins : int, default=10
     n_resamples, confidence, random_state
         Paired bootstrap over queries for the intervals of the gains.
-    bootstrap : {"queries", "groups"}, default="queries"
-        What the intervals resample: queries, or whole groups of ``groups`` (a
-        cluster bootstrap, :func:`~skadapt.evaluation.bootstrap_interval` with
-        ``groups``). Leave-group-out, the held-out groups are the sample a new
-        deployment is most unlike, and a query-level interval ignores how much
-        the result depends on which groups were drawn; ``"groups"`` counts it
-        (wider intervals with few groups).
     fit_groups : array-like of shape (n_queries,), default=None
         Passed, restricted to the training folds, to the probe's ``fit`` (and
         ``fit_transform``) as ``groups=``: for a probe that uses the training
@@ -268,8 +260,11 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     -------
     table : pandas.DataFrame
         One row per budget: ``uniform``, ``online``, ``online_gain`` with
-        ``online_low``/``online_high`` (interval of the paired gain over uniform),
-        ``offline`` and ``offline_spend`` (its realized average budget),
+        ``online_low``/``online_high`` (interval of the paired gain over uniform,
+        resampling queries), ``group_low``/``group_high`` (the same resampling
+        whole groups, a cluster bootstrap: leave-group-out, how much the gain
+        depends on *which* groups were held out, usually the larger uncertainty
+        with a few dozen groups; NaN for the random split), ``offline`` and ``offline_spend`` (its realized average budget),
         ``split_oracle``, ``captured`` (share of the split-sample oracle's gain
         over uniform that online captures) and ``compute_saved`` (fraction of
         uniform's samples online saves at matched success; NaN where uniform
@@ -307,11 +302,6 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         groups = np.asarray(groups)
         if groups.shape != (len(X),):
             raise ValueError(f"groups must have shape ({len(X)},), got {groups.shape}")
-    if bootstrap not in ("queries", "groups"):
-        raise ValueError(f"bootstrap must be 'queries' or 'groups', got {bootstrap!r}")
-    if bootstrap == "groups" and groups is None:
-        raise ValueError("bootstrap='groups' resamples the groups of the split: pass "
-                         "groups= (the random split has none)")
     if fit_groups is not None:
         fit_groups = np.asarray(fit_groups)
         if fit_groups.shape != (len(X),):
@@ -363,12 +353,20 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         rows.append(row)
         per_query.append(values["online"] - values["uniform"])
     low, high = bootstrap_interval(np.vstack(per_query), n_resamples=n_resamples,
-                                   confidence=confidence, random_state=random_state,
-                                   groups=groups if bootstrap == "groups" else None)
+                                   confidence=confidence, random_state=random_state)
+    if groups is not None:
+        # resampling whole groups: how much the result depends on which were held out
+        group_low, group_high = bootstrap_interval(
+            np.vstack(per_query), n_resamples=n_resamples, confidence=confidence,
+            random_state=random_state, groups=groups)
+    else:
+        group_low = group_high = np.full(len(budgets), np.nan)
     table = pd.DataFrame(rows)
     table.insert(3, "online_gain", table["online"] - table["uniform"])
     table.insert(4, "online_low", low)
     table.insert(5, "online_high", high)
+    table.insert(6, "group_low", group_low)
+    table.insert(7, "group_high", group_high)
     with np.errstate(divide="ignore", invalid="ignore"):
         table["captured"] = ((table["online"] - table["uniform"])
                              / (table["split_oracle"] - table["uniform"]))

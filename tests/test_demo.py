@@ -309,7 +309,10 @@ def small_result():
          "accuracy": 0.5}])
     shift = pd.DataFrame([
         {"split": split, "budget": b, "uniform": 0.3, "online": 0.35, "online_gain": 0.05,
-         "online_low": 0.04, "online_high": 0.06, "offline": 0.34, "offline_spend": b,
+         "online_low": 0.04, "online_high": 0.06,
+         "group_low": np.nan if split == "random split" else -0.021,
+         "group_high": np.nan if split == "random split" else 0.087,
+         "offline": 0.34, "offline_spend": b,
          "split_oracle": 0.36, "captured": 0.83, "compute_saved": 0.2}
         for split in ("random split", "leave-family-out") for b in budgets])
     repeats = pd.DataFrame([{"repeat": r, "seed": r, "budget": b, "uniform": 0.3,
@@ -412,3 +415,16 @@ def test_plots_name_the_dataset_and_share_the_colours(small_result, tmp_path, mo
     curve = seen["allocation_curve.png"][1]
     assert curve["Online adaptive (greedy)"] == to_rgba(METHOD_COLORS["online"])
     assert curve["Oracle (in-sample)"] == routing["Oracle (in-sample)"]
+
+
+def test_report_shift_tables_give_the_interval_over_groups_where_there_are_groups(small_result):
+    from skadapt._demo import format_report
+
+    result, _, _ = small_result
+    report = format_report(result)
+    random_part = report.split("**random split**")[1].split("**leave-family-out**")[0]
+    family_part = report.split("**leave-family-out**")[1]
+    assert "over groups" not in random_part
+    assert "| over groups |" in family_part.splitlines()[2]
+    assert "| [-0.021, +0.087] |" in family_part
+    assert "resampling whole families" in report

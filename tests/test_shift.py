@@ -146,16 +146,15 @@ def test_shift_evaluation_can_resample_groups():
     lam = 1 / (1 + np.exp(-(2.5 * X[:, 0] - 1 + offset)))
     R = (rng.uniform(size=(len(groups), 16)) < lam[:, None]).astype(float)
     probe = SuccessProbClassifier(max_iter=30, random_state=0)
-    kw = dict(groups=groups, budgets=[1, 2], offline=False, n_resamples=300)
-    by_query = shift_evaluation(probe, X, R, **kw)
-    by_group = shift_evaluation(probe, X, R, bootstrap="groups", **kw)
-    np.testing.assert_array_equal(by_group["online"], by_query["online"])
-    width = lambda t: (t["online_high"] - t["online_low"]).to_numpy()  # noqa: E731
-    assert (width(by_group) > width(by_query)).all()
-    with pytest.raises(ValueError, match="pass groups="):
-        shift_evaluation(probe, X, R, bootstrap="groups", budgets=[1])
-    with pytest.raises(ValueError, match="bootstrap must be"):
-        shift_evaluation(probe, X, R, bootstrap="families", **kw)
+    table = shift_evaluation(probe, X, R, groups=groups, budgets=[1, 2], offline=False,
+                             n_resamples=300)
+    assert (table["group_low"] <= table["online_gain"]).all()
+    assert (table["online_gain"] <= table["group_high"]).all()
+    assert ((table["group_high"] - table["group_low"])
+            > (table["online_high"] - table["online_low"])).all()
+    # the random split has no groups to resample
+    random_split = shift_evaluation(probe, X, R, budgets=[1], offline=False, n_resamples=50)
+    assert random_split[["group_low", "group_high"]].isna().all().all()
 
 
 def test_binned_pacing_holds_the_budget_on_another_family_mix():
