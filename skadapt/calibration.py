@@ -26,7 +26,8 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, clone
 from sklearn.model_selection import GroupKFold, KFold, check_cv
-from sklearn.utils import check_random_state
+from scipy import sparse
+from sklearn.utils import check_random_state, get_tags
 
 from ._compat import HasMethods, Interval, _num_samples, _safe_indexing, check_is_fitted
 from ._cross_fit import _indexable
@@ -234,6 +235,10 @@ class CalibratedCurves(VersionedPickleMixin, MetaEstimatorMixin, TransformerMixi
         self : CalibratedCurves
         """
         self._validate_params()
+        if sparse.issparse(X) and not get_tags(self).input_tags.sparse:
+            raise TypeError(
+                f"sparse input is not supported by {type(self._estimator()).__name__}; "
+                "pass a dense array (X.toarray()).")
         X = _indexable(X)
         n = _num_samples(X)
         curves = self._exact_curves(y, n)
@@ -328,6 +333,12 @@ class CalibratedCurves(VersionedPickleMixin, MetaEstimatorMixin, TransformerMixi
         """
         self.fit(X, y, groups=groups, sample_weight=sample_weight)
         return self._oof_curves.copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the estimator reads X: it decides whether sparse input is accepted
+        tags.input_tags.sparse = get_tags(self._estimator()).input_tags.sparse
+        return tags
 
     def get_feature_names_out(self, input_features=None):
         """Names of the curve's columns: ``marginal_reward_1`` ... ``marginal_reward_<max_budget_>``.
