@@ -295,7 +295,6 @@ def best_of_k_experiment(probe, X_train, R_train, X_test, R_test, *, budgets, ma
     return curves, pd.DataFrame(rows), policies
 
 
-
 def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
                      queries_train, queries_test, random_state=0):
     """Table 1 (``probe_report``) for the probe and the baselines."""
