@@ -106,7 +106,7 @@ def main(argv=None):
     for label, X in (("prompt log-probs", F), ("hidden state + prompt log-probs",
                                                np.hstack([H, 3 * F]).astype(np.float32))):
         lfo = grouped_scores(X, R, family, cv=GroupKFold(3))["normalised"]
-        rnd = grouped_scores(X, R, family, cv=KFold(3, shuffle=True, random_state=0))
+        rnd = grouped_scores(X, R, None, cv=KFold(3, shuffle=True, random_state=0))
         table = shift_evaluation(SuccessProbClassifier(random_state=0, max_budget=16), X, R,
                                  groups=family, budgets=[1, 2, 4, 8], offline=False,
                                  n_resamples=200)
