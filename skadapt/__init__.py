@@ -22,6 +22,7 @@ _LAZY = {
     "BinnedAllocator": "skadapt.allocation",
     "BudgetSearchCV": "skadapt.budget_search",
     "Router": "skadapt.routing",
+    "BestOfKPreference": "skadapt.routing",
     "CalibratedCurves": "skadapt.calibration",
     "SuccessProbClassifier": "skadapt.probes",
     "MarginalRewardRegressor": "skadapt.probes",

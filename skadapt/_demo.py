@@ -41,7 +41,7 @@ import pandas as pd
 
 from skadapt import metrics, targets
 from skadapt.evaluation import bootstrap_interval, per_query_value
-from skadapt.routing import best_of_k_preference, preference_from_success
+from skadapt.routing import preference_from_success
 
 # What write_outputs may write into the output folder (``skadapt demo`` refuses
 # a folder holding any of them unless --overwrite).
@@ -317,22 +317,12 @@ def probe_comparison(X_train, y_train, X_test, y_test, *, probe_pred_test,
     return pd.DataFrame(rows)
 
 
-def transfer_score(X, k, kind="success_prob"):
-    """:func:`~skadapt.routing.best_of_k_preference` (Eq. 13-14) as one column.
-
-    The shape a :class:`~skadapt.Router` step reads, for a
-    :class:`~sklearn.preprocessing.FunctionTransformer` between a best-of-k probe
-    and the router (see :func:`routing_policy`).
-    """
-    return best_of_k_preference(X, k, kind=kind).reshape(-1, 1)
-
-
 def routing_policy(probe, fraction, *, transfer_k=None, kind="success_prob", memory=None):
     """A routing policy: ``make_policy(probe, Router(fraction))``.
 
     With ``transfer_k``, the probe is a best-of-k probe reused as a router (appendix
-    D): a :class:`~sklearn.preprocessing.FunctionTransformer` of
-    :func:`transfer_score` turns its ``transform`` output (``kind``: success
+    D): a :class:`~skadapt.routing.BestOfKPreference` step turns its ``transform``
+    output (``kind``: success
     probabilities or marginal-reward curves) into ``sigmoid(q(k) - q(1))``, the
     predicted gain of best-of-``k`` over one sample (Eq. 13-14). The
     :class:`~skadapt.Router` sends the ``floor(fraction * n)`` queries of a batch
@@ -344,17 +334,14 @@ def routing_policy(probe, fraction, *, transfer_k=None, kind="success_prob", mem
     >>> policy = routing_policy(default_probe(0, max_budget=8), 0.3, transfer_k=5,
     ...                         kind="marginal")
     >>> [name for name, _ in policy.steps]
-    ['successprobclassifier', 'functiontransformer', 'router']
+    ['successprobclassifier', 'bestofkpreference', 'router']
     """
-    from sklearn.preprocessing import FunctionTransformer
-
     from skadapt.policy import make_policy
-    from skadapt.routing import Router
+    from skadapt.routing import BestOfKPreference, Router
 
     steps = [probe]
     if transfer_k is not None:
-        steps.append(FunctionTransformer(transfer_score,
-                                         kw_args={"k": transfer_k, "kind": kind}))
+        steps.append(BestOfKPreference(k=transfer_k, kind=kind))
     return make_policy(*steps, Router(fraction), memory=memory)
 
 
@@ -899,7 +886,7 @@ def format_report(result):
         "preference probe (Eq. 8): make_policy(probe, Router), the probe trained on the "
         "preference probability E[sigmoid(r_strong - r_weak)] of Eq. 11; best-of-k probe "
         "(Eq. 13-14): the best-of-k probe above reused, make_policy(probe, "
-        f"FunctionTransformer(Eq. 13-14), Router), routing by sigmoid(q({k}) - q(1)) with "
+        f"BestOfKPreference(k={k}), Router), routing by sigmoid(q({k}) - q(1)) with "
         f"q(j) {q_j}; oracle: largest true gain first; random: a random share.",
         "APGR (average performance gap recovered): the area under "
         "(success - weak) / (strong - weak) against the fraction routed to strong, from "

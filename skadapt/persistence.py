@@ -60,6 +60,7 @@ LOADABLE_CLASSES = (
     "skadapt.featurizer.HiddenStateFeaturizer",
     "skadapt.lora.LoRAProbe",
     "skadapt.routing.Router",
+    "skadapt.routing.BestOfKPreference",
     "skadapt.budget_search.BudgetSearchCV",
     "skadapt.calibration.CalibratedCurves",
     _PIPELINE,

@@ -26,7 +26,8 @@ The transfer from a best-of-k probe
     :func:`best_of_k_preference` reuses a probe trained for best-of-k as a
     router (appendix D, Eq. 13-14): the difficulty of a query is the predicted
     gain of best-of-k over one sample, and its sigmoid approximates the
-    preference probability.
+    preference probability. :class:`BestOfKPreference` is the same as a
+    Pipeline step, between the probe and a :class:`Router`.
 
 Evaluation
     :func:`routing_curve` gives the quality of a router at each share of strong
@@ -77,6 +78,7 @@ __all__ = [
     "preference_from_success",
     "Router",
     "best_of_k_preference",
+    "BestOfKPreference",
     "routing_curve",
     "routing_reward",
     "random_routing",
@@ -262,6 +264,119 @@ def _check_marginal_matrix(X, k):
             f"X (marginal rewards) contains NaN or infinite values in row(s) {row_list(rows)}."
         )
     return delta
+
+
+class BestOfKPreference(VersionedPickleMixin, TransformerMixin, BaseEstimator):
+    """:func:`best_of_k_preference` (Eq. 13-14) as a Pipeline step.
+
+    Turns a best-of-k probe's output into one routing score per query,
+    ``sigmoid(q(k) - q(1))``, so that the probe can be reused as a router in one
+    Pipeline: ``make_policy(probe, BestOfKPreference(k=5, kind="marginal"),
+    Router(0.3))``. Stateless: ``fit`` only records the number of input columns.
+
+    Parameters
+    ----------
+    k : int, default=5
+        The best-of-k budget that defines difficulty (``k >= 1``).
+    kind : {"success_prob", "marginal"}, default="marginal"
+        What the step before gives: success probabilities (one column) or
+        marginal-reward curves (at least ``k`` columns; the ``transform`` of
+        :class:`~skadapt.SuccessProbClassifier` and
+        :class:`~skadapt.MarginalRewardRegressor`).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of input columns seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names, when ``X`` had string column names.
+
+    See Also
+    --------
+    best_of_k_preference : The same as a function.
+    Router : The decision that follows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skadapt.routing import BestOfKPreference
+    >>> lam = np.array([[0.0], [0.2], [0.5], [1.0]])
+    >>> BestOfKPreference(k=4, kind="success_prob").fit_transform(lam).round(4).ravel()
+    array([0.5   , 0.5964, 0.6077, 0.5   ])
+    """
+
+    _parameter_constraints = {
+        "k": [Interval(numbers.Integral, 1, None, closed="left")],
+        "kind": [StrOptions({"success_prob", "marginal"})],
+    }
+    # fit learns nothing from the values: a probe before it need not cross-fit
+    _fit_needs_held_out = False
+
+    def __init__(self, k=5, *, kind="marginal"):
+        self.k = k
+        self.kind = kind
+
+    def _scores(self, X, reset):
+        reject_complex(X)
+        with naming_non_numeric(X):
+            X = validate_data(self, X, dtype=np.float64, reset=reset)
+        if self.kind == "success_prob" and X.shape[1] != 1:
+            raise ValueError(
+                f"BestOfKPreference(kind='success_prob') expects one success probability "
+                f"per query; got {X.shape[1]} columns (use kind='marginal' for curves).")
+        return best_of_k_preference(X if self.kind == "marginal" else X[:, 0], self.k,
+                                    kind=self.kind).reshape(-1, 1)
+
+    def fit(self, X, y=None):
+        """Check the parameters and ``X``; record its number of columns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Success probabilities or marginal-reward curves, as ``kind`` says.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BestOfKPreference
+        """
+        self._validate_params()
+        self._scores(X, reset=True)
+        return self
+
+    def transform(self, X):
+        """One routing score per query, ``sigmoid(q(k) - q(1))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            As in ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, 1)
+            Larger: the query gains more from extra compute.
+        """
+        check_is_fitted(self, "n_features_in_")
+        self._validate_params()
+        return self._scores(X, reset=False)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature name: ``["best_of_k_preference"]``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "n_features_in_")
+        _check_feature_names_in(self, input_features)
+        return np.asarray(["best_of_k_preference"], dtype=object)
 
 
 # --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from skadapt import (
 )
 from skadapt.allocation import NonMonotoneRewardsWarning
 from skadapt.calibration import CalibratedCurves
+from skadapt.routing import BestOfKPreference
 from skadapt.featurizer import HiddenStateFeaturizer
 from skadapt.lora import LoRAProbe
 
@@ -37,6 +38,7 @@ ESTIMATORS = [
     SuccessProbClassifier(cv=3, random_state=0),
     MarginalRewardRegressor(cv=3, random_state=0),
     Router(fraction=0.3),
+    BestOfKPreference(k=1),
     BudgetSearchCV(SuccessProbClassifier(max_iter=20, random_state=0), objective="best_quality",
                    max_spend=1, cv=3, n_resamples=20, random_state=0),
     CalibratedCurves(SuccessProbClassifier(max_iter=20, random_state=0), cv=3, n_bins=3,

@@ -174,7 +174,7 @@ def test_routing_policies_are_router_pipelines(tiny_data, tmp_path):
     for f in fractions:
         assert isinstance(pref_policies[f][-1], Router) and pref_policies[f][-1].fraction == f
         assert [name for name, _ in bok_policies[f].steps] == [
-            "successprobclassifier", "functiontransformer", "router"]
+            "successprobclassifier", "bestofkpreference", "router"]
     scores = pref_policies[0.2][0].transform(X[te])
     curves, _, _, _ = routing_experiment(
         p_strong[te], p_weak[te], {"pref": pref_routed, "bok": bok_routed},
@@ -345,7 +345,7 @@ EXPLANATIONS = {
     "Eq. 8": r"^- preference probe \(Eq\. 8\): make_policy\(probe, Router\), the probe trained "
              r"on the preference probability",
     "Eq. 13-14": r"best-of-k probe \(Eq\. 13-14\): the best-of-k probe above reused, "
-                 r"make_policy\(probe, FunctionTransformer\(Eq\. 13-14\), Router\)",
+                 r"make_policy\(probe, BestOfKPreference\(k=5\), Router\)",
     "APGR": r"^- APGR \(average performance gap recovered\): the area under",
     "CPT(50%)": r"^- CPT\(50%\) \(call-performance threshold\): the smallest fraction",
     "split oracle": r"^- split oracle \(split-sample oracle\): allocates from .* samples 1-8 "

@@ -35,7 +35,7 @@ from skadapt import (
 from skadapt._devices import DeviceWarning
 from skadapt.persistence import InconsistentVersionWarning, load, save
 from skadapt.budget_search import BudgetSearchCV
-from skadapt.routing import Router
+from skadapt.routing import BestOfKPreference, Router
 from skadapt.calibration import CalibratedCurves
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +97,8 @@ def cases(tiny_llama_path, one_torch_thread):
             "binned_allocator_paced": (paced, lam, ["transform", "transform"]),
             "router": (Router(fraction=0.3, threshold="fit").fit(lam), lam,
                        ["transform"]),
+            "best_of_k_preference": (
+                BestOfKPreference(k=3).fit(delta), delta, ["transform"]),
             "calibrated_curves": (
                 CalibratedCurves(mlp(SuccessProbClassifier, max_budget=4), cv=3, n_bins=3)
                 .fit(X, R, groups=np.arange(len(X)) % 4), X, ["transform"]),
@@ -205,7 +207,7 @@ def fresh_process(cases, tmp_path_factory):
 
 
 CASES = ["success_prob_point", "success_prob_beta", "marginal_regressor", "greedy_allocator",
-         "binned_allocator_paced", "router", "calibrated_curves", "budget_search", "featurizer", "lora_probe",
+         "binned_allocator_paced", "router", "best_of_k_preference", "calibrated_curves", "budget_search", "featurizer", "lora_probe",
          "pipeline"]
 
 
@@ -578,7 +580,7 @@ def test_other_version_warns_on_load(saved_probe):
 
 @pytest.mark.parametrize("est", [
     GreedyAllocator(), BinnedAllocator(), SuccessProbClassifier(), MarginalRewardRegressor(),
-    HiddenStateFeaturizer("some-model"), LoRAProbe("some-model"), Router(), CalibratedCurves(),
+    HiddenStateFeaturizer("some-model"), LoRAProbe("some-model"), Router(), CalibratedCurves(), BestOfKPreference(),
 ], ids=lambda e: type(e).__name__)
 def test_pickles_carry_the_version(est, monkeypatch):
     blob = pickle.dumps(est)

@@ -377,3 +377,35 @@ def test_public_home():
     assert skadapt.routing is routing
     assert {"Router", "routing"} <= set(skadapt.__all__)
     assert set(routing.__all__) <= set(dir(routing))
+
+
+def test_best_of_k_preference_step_in_a_pipeline():
+    from skadapt.policy import make_policy
+    from skadapt.routing import BestOfKPreference
+
+    rng = np.random.default_rng(0)
+    lam = rng.random((50, 1))
+    delta = lam * (1 - lam) ** np.arange(6)
+    step = BestOfKPreference(k=4, kind="marginal").fit(delta)
+    np.testing.assert_allclose(step.transform(delta).ravel(),
+                               best_of_k_preference(delta, 4, kind="marginal"))
+    # on success probabilities: the same scores as from the curves they imply
+    np.testing.assert_allclose(
+        BestOfKPreference(k=4, kind="success_prob").fit_transform(lam), step.transform(delta))
+    assert step.get_feature_names_out().tolist() == ["best_of_k_preference"]
+    again = pickle.loads(pickle.dumps(step))
+    np.testing.assert_array_equal(again.transform(delta), step.transform(delta))
+    # probe -> transfer -> router: the fraction of the largest transferred scores
+    policy = make_policy(BestOfKPreference(k=4), Router(0.3)).fit(delta)
+    routed = policy.transform(delta).ravel()
+    assert routed.sum() == 15
+    top = np.argsort(-best_of_k_preference(delta, 4, kind="marginal"), kind="stable")[:15]
+    assert set(np.flatnonzero(routed)) == set(top)
+    with pytest.raises(ValueError, match="k=7"):
+        BestOfKPreference(k=7).fit(delta)
+    with pytest.raises(ValueError, match="one success probability per query; got 6 columns"):
+        BestOfKPreference(kind="success_prob").fit(delta)
+    with pytest.raises(ValueError, match="'k' parameter"):
+        BestOfKPreference(k=0).fit(delta)
+    with pytest.raises(ValueError, match="expecting 6 features"):
+        step.transform(delta[:, :5])
