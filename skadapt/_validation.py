@@ -375,3 +375,33 @@ def check_int_per_row(values, n_rows, *, name, minimum=0, maximum=None, maximum_
             "(at most 2**63 - 1)."
         )
     return array.astype(np.int64)
+
+
+class OneOutputNameMixin:
+    """``get_feature_names_out`` for a transformer with one named output column.
+
+    The class sets ``_output_name`` (``"budget"``, ``"routed"``, ...).
+    """
+
+    _output_name = None
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature name: the transformer's one output column.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name: ``"budget"`` for the allocators, ``"routed"`` for
+            :class:`~skadapt.Router`, ``"best_of_k_preference"`` for
+            :class:`~skadapt.routing.BestOfKPreference`.
+        """
+        from ._compat import _check_feature_names_in, check_is_fitted
+
+        check_is_fitted(self, "n_features_in_")
+        _check_feature_names_in(self, input_features)
+        return np.asarray([self._output_name], dtype=object)

@@ -34,12 +34,12 @@ from skadapt import _binned, _greedy
 from skadapt._compat import (
     Interval,
     StrOptions,
-    _check_feature_names_in,
     check_is_fitted,
     validate_data,
 )
 from skadapt._validation import (
     InputTypeError,
+    OneOutputNameMixin,
     as_float_array,
     check_array_memory,
     check_nonnegative_int,
@@ -281,8 +281,10 @@ def greedy_allocate_success_prob(success_prob, total_budget, *, max_budget, min_
     return _greedy.allocate_geometric(lam, total, max_budget, min_budget)
 
 
-class _AllocatorMixin:
+class _AllocatorMixin(OneOutputNameMixin):
     """Shared parameter checks of the two allocators."""
+
+    _output_name = "budget"
 
     def _resolve_max_budget(self, n_features):
         """The per-query maximum implied by the parameters and the width of X."""
@@ -356,23 +358,6 @@ class _AllocatorMixin:
     def _check_transform_input(self, X):
         if self.kind == "success_prob":
             check_probabilities(X, name="X (success probabilities)")
-
-    def get_feature_names_out(self, input_features=None):
-        """Output feature name: the one column of budgets.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Input feature names, only checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            ``["budget"]``.
-        """
-        check_is_fitted(self, "n_features_in_")
-        _check_feature_names_in(self, input_features)
-        return np.asarray(["budget"], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -56,11 +56,11 @@ from skadapt import _greedy
 from skadapt._compat import (
     Interval,
     StrOptions,
-    _check_feature_names_in,
     check_is_fitted,
     validate_data,
 )
 from skadapt._validation import (
+    OneOutputNameMixin,
     as_float_array,
     check_positive_int,
     check_probabilities,
@@ -266,7 +266,8 @@ def _check_marginal_matrix(X, k):
     return delta
 
 
-class BestOfKPreference(VersionedPickleMixin, TransformerMixin, BaseEstimator):
+class BestOfKPreference(VersionedPickleMixin, OneOutputNameMixin, TransformerMixin,
+                        BaseEstimator):
     """:func:`best_of_k_preference` (Eq. 13-14) as a Pipeline step.
 
     Turns a best-of-k probe's output into one routing score per query,
@@ -311,6 +312,7 @@ class BestOfKPreference(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     }
     # fit learns nothing from the values: a probe before it need not cross-fit
     _fit_needs_held_out = False
+    _output_name = "best_of_k_preference"
 
     def __init__(self, k=5, *, kind="marginal"):
         self.k = k
@@ -362,22 +364,6 @@ class BestOfKPreference(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         return self._scores(X, reset=False)
 
-    def get_feature_names_out(self, input_features=None):
-        """Output feature name: ``["best_of_k_preference"]``.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Input feature names, only checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self, "n_features_in_")
-        _check_feature_names_in(self, input_features)
-        return np.asarray(["best_of_k_preference"], dtype=object)
-
 
 # --------------------------------------------------------------------------
 # The decision
@@ -395,7 +381,7 @@ def _top_share(scores, fraction):
     return routed
 
 
-class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
+class Router(VersionedPickleMixin, OneOutputNameMixin, TransformerMixin, BaseEstimator):
     """Route each query to the weak (0) or the strong (1) decoder from one score per query.
 
     ``X`` holds one score per query where larger means the strong decoder
@@ -496,6 +482,8 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         ],
     }
 
+    _output_name = "routed"
+
     def __init__(self, fraction=0.5, *, threshold=None):
         self.fraction = fraction
         self.threshold = threshold
@@ -579,23 +567,6 @@ class Router(VersionedPickleMixin, TransformerMixin, BaseEstimator):
             threshold = self.threshold if fixed else self.threshold_
             routed = (scores >= threshold).astype(np.int64)
         return routed.reshape(-1, 1)
-
-    def get_feature_names_out(self, input_features=None):
-        """Output feature name: the one column of decisions.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Input feature names, only checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            ``["routed"]``.
-        """
-        check_is_fitted(self, "n_features_in_")
-        _check_feature_names_in(self, input_features)
-        return np.asarray(["routed"], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
