@@ -156,7 +156,8 @@ def quality(args):
         from skadapt._demo import featurize, load_demo_data
 
         demo = load_demo_data()
-        X, R = featurize(demo.queries), demo.outcomes
+        X = featurize(demo.queries, pooling=args.pooling)
+        R = demo.outcomes
         train, test = np.flatnonzero(demo.is_train), np.flatnonzero(~demo.is_train)
     elif args.data:
         data = np.load(args.data)
@@ -219,6 +220,9 @@ def main(argv=None):
     q.add_argument("--data", help="npz file with X (n, d) and R (n, m) outcomes, or "
                                   "'shipped' for the SmolLM2 arithmetic dataset")
     q.add_argument("--test-fraction", type=float, default=0.3)
+    q.add_argument("--pooling", choices=("mean", "last"), default="mean",
+                   help="with --data shipped: the featurizer's pooling (default: its "
+                        "default, mean; 'last' = skadapt 0.1.0's last-token feature)")
     q.add_argument("--seed", type=int, default=0)
     t = sub.add_parser("timing")
     t.add_argument("--hidden", type=int, nargs="+", default=[256])

@@ -10,6 +10,7 @@ Features come from skadapt._demo.featurize (cached on disk after the first run).
 """
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -21,6 +22,9 @@ def main(argv=None):
     parser.add_argument("--target", type=float, default=0.55)
     parser.add_argument("--allocator", choices=["greedy", "price", "binned"], default="greedy")
     parser.add_argument("--max-budget", type=int, default=16)
+    parser.add_argument("--pooling", choices=("mean", "last"), default="mean",
+                        help="the featurizer's pooling (default: its default, mean; "
+                             "'last' = skadapt 0.1.0's last-token feature)")
     args = parser.parse_args(argv)
     if not 0 < args.target < 1:
         parser.error(f"--target must be in (0, 1), got {args.target}")
@@ -28,22 +32,26 @@ def main(argv=None):
         parser.error(f"--max-budget must be in [1, 32], got {args.max_budget}")
 
     from skadapt import BudgetSearchCV
+    from skadapt.budget_search import NoBudgetReachesTargetError
     from skadapt._demo import default_probe, featurize
     from skadapt.datasets import load_arithmetic
     from skadapt.evaluation import per_query_value
 
     data = load_arithmetic()
     start = time.perf_counter()
-    X = featurize(data.queries)
+    X = featurize(data.queries, pooling=args.pooling)
     print(f"features {X.shape} in {time.perf_counter() - start:.1f} s")
     R = data.outcomes  # (2000, 32) 0/1, no missing sample in the shipped data
     train, test = data.train_mask, data.test_mask
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence notes of the MLP probe
-        search = BudgetSearchCV(default_probe(random_state=0), target=args.target,
-                                allocator=args.allocator, max_budget=args.max_budget,
-                                cv=5, random_state=0).fit(X[train], R[train])
+        try:
+            search = BudgetSearchCV(default_probe(random_state=0), target=args.target,
+                                    allocator=args.allocator, max_budget=args.max_budget,
+                                    cv=5, random_state=0).fit(X[train], R[train])
+        except NoBudgetReachesTargetError as exc:
+            sys.exit(f"budget_search.py: {exc}")
     print(f"search in {time.perf_counter() - start:.1f} s")
     curve = search.curve_
     print(curve[curve.budget.isin([0.5, 1, 1.5, 2, 3, 4, 6, 8])].round(3).to_string(index=False))

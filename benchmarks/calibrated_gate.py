@@ -28,6 +28,9 @@ def main(argv=None):
     parser.add_argument("--dataset", choices=("arithmetic", "diverse"), default="diverse")
     parser.add_argument("--taus", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--pooling", choices=("mean", "last"), default="mean",
+                        help="the featurizer's pooling (default: its default, mean; "
+                             "'last' = skadapt 0.1.0's last-token feature)")
     args = parser.parse_args(argv)
     if any(not 0 <= t <= 1 for t in args.taus):
         parser.error("--taus must lie in [0, 1]")
@@ -43,7 +46,7 @@ def main(argv=None):
     from novelty_gate import gains
 
     data = load_demo_data(dataset=args.dataset)
-    X = featurize(data.queries)
+    X = featurize(data.queries, pooling=args.pooling)
     R_allocate, R_score = split_samples(data.outcomes.astype(float))
     m = R_score.shape[1]
     family = np.asarray(data.family)

@@ -65,6 +65,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=("arithmetic", "diverse"), default="diverse")
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/skadapt/layers"))
+    parser.add_argument("--pooling", choices=("mean", "last"), default="mean",
+                        help="the featurizer's pooling (default: its default, mean; "
+                             "'last' = skadapt 0.1.0's last-token feature)")
     args = parser.parse_args(argv)
 
     from scipy.stats import spearmanr
@@ -99,7 +102,7 @@ def main(argv=None):
     for j, name in enumerate(names):
         across = spearmanr([raw[family == f, j].mean() for f in fams], level).statistic
         print(f"| {name} | {across:+.2f} | {spearmanr(raw[:, j], lam).statistic:+.2f} |")
-    H = featurize(data.queries)
+    H = featurize(data.queries, pooling=args.pooling)
     print("\n| features | Table-1, leave-family-out | Table-1, random | "
           "leave-family-out gain at B = 1 / 2 / 4 / 8 |")
     print("|---|---|---|---|")

@@ -72,13 +72,16 @@ def main(argv=None):
     parser.add_argument("--splits", nargs="+", default=None,
                         choices=("random split", "leave-family-out", "leave-phrasing-out"),
                         help="subset of the splits (default: all)")
+    parser.add_argument("--pooling", choices=("mean", "last"), default="mean",
+                        help="the featurizer's pooling (default: its default, mean; "
+                             "'last' = skadapt 0.1.0's last-token feature)")
     args = parser.parse_args(argv)
 
     from skadapt._demo import featurize, load_demo_data
     from skadapt.shift import shift_evaluation
 
     data = load_demo_data(dataset=args.dataset)
-    X = featurize(data.queries)
+    X = featurize(data.queries, pooling=args.pooling)
     groupings = {"random split": None, "leave-family-out": data.family}
     if data.template is not None:
         groupings["leave-phrasing-out"] = data.template

@@ -115,7 +115,7 @@ def load_demo_data(path=None, max_queries=None, random_state=0, dataset="arithme
     )
 
 
-def featurize(queries, *, model="smollm2", layer=-1, pooling="last", batch_size=32,
+def featurize(queries, *, model="smollm2", layer=-1, pooling="mean", batch_size=32,
               verbose=0):
     """Hidden-state features, cached on disk (``skadapt._lm.cache_dir()/features``)."""
     from skadapt._lm import cache_dir

@@ -70,10 +70,23 @@ def test_every_layer_matches_output_hidden_states(tiny_path, pooling):
                                    err_msg=f"layer={layer}")
 
 
+def test_default_is_the_prompt_mean_of_the_last_layer(tiny_llama_path):
+    """The defaults (layer=-1, pooling="mean") average the final-norm states over the prompt."""
+    model, _ = load_lm(tiny_llama_path)
+    feat = HiddenStateFeaturizer(tiny_llama_path)
+    assert (feat.layer, feat.pooling) == (-1, "mean")
+    X = feat.fit_transform(QUERIES)
+    ref = reference_features(tiny_llama_path, QUERIES, model.config.num_hidden_layers, "mean")
+    np.testing.assert_allclose(X, ref, rtol=1e-4, atol=1e-5)
+    last = reference_features(tiny_llama_path, QUERIES, model.config.num_hidden_layers, "last")
+    assert not np.allclose(X, last, atol=1e-3)
+
+
 def test_last_layer_includes_final_norm(tiny_llama_path):
     """layer=-1 is what the LM head reads; the block output before the norm differs."""
     model, tok = load_lm(tiny_llama_path)
-    X = HiddenStateFeaturizer(tiny_llama_path, prompt_template=None).fit_transform(["abc"])
+    X = HiddenStateFeaturizer(tiny_llama_path, prompt_template=None,
+                              pooling="last").fit_transform(["abc"])
     captured = {}
     handle = model.model.layers[-1].register_forward_hook(
         lambda m, a, out: captured.setdefault("h", out[0] if isinstance(out, tuple) else out)
@@ -141,7 +154,7 @@ def test_stops_at_requested_layer_and_never_runs_lm_head(tiny_llama_path):
 
 def test_truncation_keeps_the_end_and_warns(tiny_llama_path):
     long = "word " * 40
-    feat = HiddenStateFeaturizer(tiny_llama_path, max_length=30, layer=2)
+    feat = HiddenStateFeaturizer(tiny_llama_path, max_length=30, layer=2, pooling="last")
     with pytest.warns(UserWarning, match=r"1 of 2 prompts .* max_length=30"):
         X = feat.fit_transform([long, "hi"])
     ref = reference_features(tiny_llama_path, [long], 2, "last", keep_last=30)
