@@ -3,7 +3,9 @@
 The paper's main probe reads the LM's own hidden state at the last token of the
 query prompt (section 3.1): the MLP variant "adds extremely little overhead as its
 inputs are hidden states already computed" during decoding. This module computes
-those states with scikit-learn's transformer interface.
+those states with scikit-learn's transformer interface, pooled over the prompt by
+default (the average transfers better to unseen task families than the last token's
+state; ``pooling="last"`` is the paper's).
 
 The private helpers (:func:`encode_queries`, :func:`pooled_hidden_states`) are
 shared with :mod:`skadapt.lora`, which trains LoRA adapters through the same
@@ -355,10 +357,10 @@ def _object_sha256(model):
 class HiddenStateFeaturizer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     """Hidden state of a causal LM at the prompt of each query.
 
-    Turns raw query strings into the LM representation that the paper's MLP
-    probe reads (section 3.1): the hidden state at the last token of the prompt
-    the LM answers (its chat template with the generation prompt), or the mean
-    over the prompt's tokens.
+    Turns raw query strings into the LM representation that the MLP probe reads
+    (section 3.1): the hidden states of the prompt the LM answers (its chat
+    template with the generation prompt), averaged over its tokens (the default),
+    or the state at its last token (the paper's feature).
 
     The model loads lazily, once per process for a configuration (through
     ``skadapt._lm.load_lm``); cloning never copies weights and pickles never hold
