@@ -62,7 +62,6 @@ from skadapt._validation import (
     as_float_array,
     check_positive_int,
     check_probabilities,
-    format_value,
     row_list,
 )
 from skadapt.allocation import greedy_allocate, greedy_allocate_success_prob
