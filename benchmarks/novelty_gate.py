@@ -2,7 +2,8 @@
 
 Two checks of the do-no-harm idea (issue 9) on a shipped dataset, with the default
 :class:`~skadapt.SuccessProbClassifier` (``max_budget=16``) on the hidden state of
-one layer (last prompt token; layer 30 is the featurizer's default):
+one layer (last prompt token, skadapt 0.1.0's feature; layer 30 is the featurizer's
+default layer):
 
 1. **Detection.** The probe's :meth:`~skadapt.SuccessProbClassifier.novelty_score`
    of every query when its fold is held out by family (leave-family-out) against
