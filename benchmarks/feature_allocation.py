@@ -10,7 +10,8 @@ budget allocated greedily over all queries, every policy scored exactly (pass@B)
 samples 17-32. Each cell: online gain over uniform best-of-B and the share of the
 split-sample oracle's gain, averaged over ``--seeds`` probe seeds (the range of the
 gain over the seeds in brackets), then the probe's leave-family-out Table-1 score
-``(Avg - ours) / (Avg - Opt)`` (``Avg`` fitted on the training folds).
+``(Avg - ours) / (Avg - Opt)`` (``Avg`` fitted on the training folds; the default
+probe, whatever ``--params``).
 
 Features are named ``<pooling><layer>``: ``last30`` is the last prompt token's state
 after the final norm, ``mean24`` the prompt-average of block 24's output; ``a+b``
@@ -49,6 +50,26 @@ def parse_features(value):
     return value, parts
 
 
+def _probe_params(value):
+    """JSON object of SuccessProbClassifier parameters; argparse type."""
+    import json
+
+    from skadapt import SuccessProbClassifier
+
+    try:
+        params = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a JSON object")
+    unknown = sorted(set(params) - set(SuccessProbClassifier().get_params())
+                     | set(params) & {"random_state", "max_budget", "head"})
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: not a parameter this script may set: {', '.join(unknown)}")
+    return params
+
+
 def online_cells(curves, R_allocate, R_score, budgets):
     """Online gain over uniform and share of the split oracle's gain, per budget."""
     from skadapt import GreedyAllocator
@@ -79,6 +100,9 @@ def main(argv=None):
                         help="e.g. last30 mean24 mean16+mean24")
     parser.add_argument("--head", choices=("point", "beta"), default="point",
                         help="the probe's head (SuccessProbClassifier(head=...))")
+    parser.add_argument("--params", type=_probe_params, default={},
+                        help='more SuccessProbClassifier parameters as JSON, e.g. '
+                             '\'{"hidden_layer_sizes": [16]}\'')
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/skadapt/layers"))
@@ -115,7 +139,8 @@ def main(argv=None):
               "leave-family-out": list(GroupKFold(3).split(R, groups=data.family))}
     if "template" in data:
         splits["leave-phrasing-out"] = list(GroupKFold(3).split(R, groups=data.template))
-    print(f"{args.dataset}: {len(R)} queries, head={args.head!r}; online gain over uniform "
+    print(f"{args.dataset}: {len(R)} queries, head={args.head!r}, params {args.params}; "
+          "online gain over uniform "
           f"(share of the split oracle's gain), mean over seeds {args.seeds} [range of the gain]; "
           "Table 1 = leave-family-out (Avg - ours) / (Avg - Opt)\n")
     print("| features | split | " + " | ".join(f"B={b}" for b in args.budgets)
@@ -132,7 +157,7 @@ def main(argv=None):
                 curves = np.zeros((len(R), 16))
                 for train, test in folds:
                     probe = SuccessProbClassifier(random_state=seed, max_budget=16,
-                                                  head=args.head)
+                                                  head=args.head, **args.params)
                     probe.fit(X[train], R_allocate[train])
                     curves[test] = probe.transform(X[test])
                 per_seed.append(online_cells(curves, R_allocate, R_score, args.budgets))
