@@ -10,7 +10,12 @@ families. Every policy allocates from samples 1-16 and is scored exactly on samp
   queries (knows which families are hard, nothing about the queries inside them);
 * ``within family``: each family keeps uniform's share (``B`` per query) and the greedy
   splits it among the family's queries by their own exact curves (knows the queries
-  inside a family, nothing about which families are hard).
+  inside a family, nothing about which families are hard);
+* ``probe within family``: as ``within family``, but the greedy splits each family's
+  share by the default probe's curves (``SuccessProbClassifier(max_budget=16)`` on the
+  default features, fitted leave-family-out: 3 ``GroupKFold`` folds over ``family``,
+  samples 1-16 of the other folds), so it measures how well the probe ranks queries
+  *inside* a family it never saw.
 
 A probe that never saw a query's family must guess the family's level from the query
 alone. Where that guess is no better than a constant (the leave-family-out probe scores
@@ -19,11 +24,16 @@ capture.
 
     python benchmarks/shift_ceiling.py --dataset diverse
     python benchmarks/shift_ceiling.py --dataset arithmetic
+
+The probe column uses the all-layer feature cache of ``benchmarks/feature_layers.py``
+(built on first use); ``--no-probe`` leaves it out.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 import numpy as np
 
@@ -32,7 +42,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=("arithmetic", "diverse"), default="diverse")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--no-probe", action="store_true",
+                        help="leave out the 'probe within family' column")
+    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/skadapt/layers"))
     args = parser.parse_args(argv)
+    if any(b < 1 or b > 16 for b in args.budgets):
+        parser.error("--budgets: each budget must be between 1 and 16")
 
     from skadapt import GreedyAllocator, datasets, targets
     from skadapt.evaluation import per_query_value
@@ -48,6 +63,8 @@ def main(argv=None):
     for f in np.unique(family):
         family_curve[family == f] = exact[family == f].mean(0)
 
+    probe_curves = None if args.no_probe else _probe_curves(args, data, R_allocate)
+
     def greedy(curves, budget):
         alloc = GreedyAllocator(budget, max_budget=m, kind="marginal")
         return np.asarray(alloc.fit_transform(curves)).ravel()
@@ -57,22 +74,47 @@ def main(argv=None):
 
     print(f"{args.dataset}: {len(family)} queries, {len(np.unique(family))} families; "
           "gain over uniform (share of the split oracle's gain)\n")
-    print("| B | uniform | split oracle | family level | within family |")
-    print("|---|---|---|---|---|")
+    columns = ["family level", "within family"] + ([] if args.no_probe else ["probe within family"])
+    print("| B | uniform | split oracle | " + " | ".join(columns) + " |")
+    print("|---|---|---|" + "---|" * len(columns))
     for b in args.budgets:
         uniform = value(np.full(len(family), b))
         oracle = value(split_sample_oracle(R_allocate, b, max_budget=m)) - uniform
         level = value(greedy(family_curve, b)) - uniform
-        within = np.zeros(len(family), dtype=int)
-        for f in np.unique(family):
-            rows = family == f
-            within[rows] = greedy(exact[rows], b)
-        inside = value(within) - uniform
-        print(f"| {b} | {uniform:.3f} | +{oracle:.3f} | {level:+.3f} ({level / oracle:.0%}) "
-              f"| {inside:+.3f} ({inside / oracle:.0%}) |")
+        cells = [level]
+        for curves in [exact] + ([] if probe_curves is None else [probe_curves]):
+            within = np.zeros(len(family), dtype=int)
+            for f in np.unique(family):
+                rows = family == f
+                within[rows] = greedy(curves[rows], b)
+            cells.append(value(within) - uniform)
+        print(f"| {b} | {uniform:.3f} | +{oracle:.3f} | "
+              + " | ".join(f"{c:+.3f} ({c / oracle:.0%})" for c in cells) + " |")
     rates = sorted(float(R_allocate[family == f].mean()) for f in np.unique(family))
     print(f"\nfamily success rates (samples 1-16): min {rates[0]:.3f}, median "
           f"{np.median(rates):.3f}, max {rates[-1]:.3f}")
+
+
+def _probe_curves(args, data, R_allocate):
+    """Leave-family-out curves of the default probe on the default features."""
+    from sklearn.model_selection import GroupKFold
+
+    from skadapt import SuccessProbClassifier
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from feature_layers import extract
+
+    path = os.path.join(args.cache, f"{args.dataset}_{len(data.queries)}.npz")
+    if not os.path.exists(path):
+        os.makedirs(args.cache, exist_ok=True)
+        last, mean, signals = extract(list(data.queries))
+        np.savez(path, last=last, mean=mean, signals=signals)
+    X = np.load(path)["mean"][-1]  # the featurizer's default: last layer, prompt mean
+    curves = np.zeros((len(X), R_allocate.shape[1]))
+    for train, test in GroupKFold(3).split(X, groups=data.family):
+        probe = SuccessProbClassifier(random_state=0, max_budget=R_allocate.shape[1])
+        curves[test] = probe.fit(X[train], R_allocate[train]).transform(X[test])
+    return curves
 
 
 if __name__ == "__main__":
