@@ -14,7 +14,7 @@ imported lazily so that ``import skadapt`` stays fast and does not import torch.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 # public name -> module that defines it
 _LAZY = {

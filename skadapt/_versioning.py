@@ -6,6 +6,7 @@ scikit-learn records ``_sklearn_version`` in the pickles of its own estimators o
 the warning: :mod:`skadapt.persistence`, which also uses it for its own format.
 """
 
+import inspect
 import warnings
 
 __all__ = ["InconsistentVersionWarning", "VersionedPickleMixin"]
@@ -91,3 +92,24 @@ class VersionedPickleMixin:
         state = dict(state)
         warn_if_other_version(type(self).__name__, state.pop("_skadapt_version", None))
         super().__setstate__(state)
+        _fill_new_parameters(self)
+
+
+def _fill_new_parameters(estimator):
+    """Give a parameter added after the pickle was written its default.
+
+    A new parameter's default keeps the old behaviour (``BinnedAllocator(price=None)``
+    is the budget mode of the versions before ``price``), so an estimator pickled
+    before it was added predicts as it did, and ``get_params``, ``repr`` and ``clone``
+    work on it instead of raising ``AttributeError``. The version warning is still
+    raised: fitted attributes may differ.
+    """
+    names = getattr(type(estimator), "_get_param_names", None)
+    if names is None:
+        return
+    signature = inspect.signature(type(estimator).__init__)
+    for name in names():
+        parameter = signature.parameters.get(name)
+        if (name not in vars(estimator) and parameter is not None
+                and parameter.default is not inspect.Parameter.empty):
+            setattr(estimator, name, parameter.default)

@@ -633,8 +633,9 @@ def load(path):
     arrays = _read_arrays(path, manifest["arrays"])
     decoder = _Decoder(path, arrays)
     decoder.estimators = set()
-    estimator = _construct(path, cls, _decode_params(path, cls, manifest["params"],
-                                                     decoder.estimators))
+    estimator = _construct(path, cls, _decode_params(
+        path, cls, manifest["params"], decoder.estimators,
+        saved_version=manifest["skadapt_version"]))
     params = estimator.get_params(deep=False)
     attributes = manifest["attributes"]
     modules = manifest["modules"]
@@ -701,7 +702,7 @@ def _require_keys(path, manifest, keys):
         raise ValueError(f"{path}/{_MANIFEST} lacks the entries {missing}")
 
 
-def _decode_params(path, cls, encoded, estimators=None):
+def _decode_params(path, cls, encoded, estimators=None, *, saved_version=None):
     if not isinstance(encoded, dict):
         raise ValueError(f"{path}: 'params' must be a JSON object")
     decoder = _Decoder(path, {}, params_only=True)
@@ -711,6 +712,10 @@ def _decode_params(path, cls, encoded, estimators=None):
     signature = inspect.signature(cls.__init__).parameters
     expected = {k for k in signature if k not in ("self", "steps")}
     missing, unexpected = sorted(expected - set(params)), sorted(set(params) - expected)
+    if saved_version != current_version():
+        # a parameter added since that version: its default keeps the old behaviour
+        # (the version warning has been raised); within one version, missing is tampering
+        missing = [k for k in missing if signature[k].default is inspect.Parameter.empty]
     if missing or unexpected:
         raise ValueError(
             f"{path}: the parameters do not match {cls.__name__}: missing {missing}, "
@@ -848,7 +853,8 @@ def _tensor_mismatch(found, expected):
 
 def _load_pipeline(path, manifest, cls):
     _require_keys(path, manifest, {"params", "steps"})
-    params = _decode_params(path, cls, manifest["params"])
+    params = _decode_params(path, cls, manifest["params"],
+                            saved_version=manifest["skadapt_version"])
     steps = manifest["steps"]
     if not isinstance(steps, list) or not steps:
         raise ValueError(f"{path}: 'steps' must be a non-empty list")

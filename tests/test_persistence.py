@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -607,6 +608,38 @@ def test_pickle_without_version_warns(saved_probe):
     with pytest.warns(InconsistentVersionWarning, match="did not record itself"):
         restored.__setstate__(state)
     np.testing.assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
+
+
+def test_pickle_from_before_a_new_parameter_loads_with_its_default():
+    """A BinnedAllocator pickled before ``price`` existed: warned, then works as before."""
+    rng = np.random.default_rng(0)
+    lam = rng.uniform(0.01, 0.9, size=(60, 1))
+    alloc = BinnedAllocator(2, max_budget=8, kind="success_prob", n_bins=4).fit(lam)
+    state = alloc.__getstate__()
+    del state["price"], state["_skadapt_version"]
+    old = BinnedAllocator.__new__(BinnedAllocator)
+    with pytest.warns(InconsistentVersionWarning, match="did not record itself"):
+        old.__setstate__(state)
+    assert old.get_params()["price"] is None
+    assert "price=" not in repr(old)  # the default, as for a new estimator
+    np.testing.assert_array_equal(old.transform(lam), alloc.transform(lam))
+    assert clone(old).get_params() == alloc.get_params()
+
+
+def test_folder_from_an_older_version_lacking_a_parameter_loads(tmp_path):
+    """The folder format fills a parameter added since the saving version with its
+    default (warned); within one version a missing parameter stays an error."""
+    lam = np.random.default_rng(1).uniform(0.01, 0.9, size=(60, 1))
+    alloc = BinnedAllocator(2, max_budget=8, kind="success_prob", n_bins=4).fit(lam)
+    save(alloc, tmp_path / "b")
+    edit_manifest(tmp_path / "b", lambda m: m["params"].pop("price"))
+    with pytest.raises(ValueError, match=r"missing \['price'\]"):
+        load(tmp_path / "b")
+    edit_manifest(tmp_path / "b", lambda m: m.update(skadapt_version="0.1.0"))
+    with pytest.warns(InconsistentVersionWarning, match="saved with skadapt 0.1.0"):
+        old = load(tmp_path / "b")
+    assert old.get_params() == alloc.get_params()
+    np.testing.assert_array_equal(old.transform(lam), alloc.transform(lam))
 
 
 def test_fitted_pickle_still_round_trips(saved_probe):
