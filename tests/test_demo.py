@@ -199,7 +199,8 @@ def test_repeat_over_splits_is_cross_validate_over_the_resplits(tiny_data, monke
     from skadapt import BinnedAllocator, GreedyAllocator
     from skadapt.policy import make_policy
 
-    monkeypatch.setattr(demo, "default_probe", _tiny_probe)
+    # best_of_k_probe, which repeat_over_splits calls, looks default_probe up there
+    monkeypatch.setattr("skadapt._demo_experiments.default_probe", _tiny_probe)
     X, R = tiny_data
     family = np.repeat(np.arange(4), 40)
     data = SimpleNamespace(family=family, outcomes=R)
