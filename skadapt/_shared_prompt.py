@@ -151,8 +151,8 @@ class _BufferedLayer:
                 n = key_states.shape[-2]
                 if self._length + n > self._kbuf.shape[2]:
                     grow = max(n, self._extra, 1)
-                    self._kbuf = torch_cat_room(self._kbuf, grow)
-                    self._vbuf = torch_cat_room(self._vbuf, grow)
+                    self._kbuf = _grow_sequence(self._kbuf, grow)
+                    self._vbuf = _grow_sequence(self._vbuf, grow)
                 self._kbuf[:, :, self._length:self._length + n] = key_states
                 self._vbuf[:, :, self._length:self._length + n] = value_states
                 self._length += n
@@ -174,7 +174,8 @@ class _BufferedLayer:
         return BufferedLayer
 
 
-def torch_cat_room(buf, grow):
+def _grow_sequence(buf, grow):
+    """``buf`` (batch, heads, seq, dim) with ``grow`` uninitialised positions appended."""
     import torch
 
     shape = list(buf.shape)

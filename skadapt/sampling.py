@@ -49,8 +49,7 @@ import numpy as np
 
 from . import _checkpoint
 from ._sampling_backends import _hf_batch, _load_vllm, _vllm_batch, finish_sample
-# also imported from here: MAX_* by the CLI, _stop_token_ids by the tests;
-# torch_cat_room was defined here and stays importable
+# also imported from here: MAX_* by the CLI, _stop_token_ids by the tests
 from ._shared_prompt import (  # noqa: F401
     MAX_NEW_TOKENS,
     MAX_SAMPLES,
@@ -58,7 +57,6 @@ from ._shared_prompt import (  # noqa: F401
     _check_stop_strings,
     _stop_token_ids,
     generate_shared,
-    torch_cat_room,
 )
 from ._validation import InputTypeError
 
