@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-import skadapt.probes
+import skadapt._mlp_probe
 from skadapt import (
     BinnedAllocator,
     GreedyAllocator,
@@ -34,13 +34,13 @@ from skadapt.metrics import make_allocation_scorer
 def count_probe_fits(monkeypatch):
     """Records the ``alpha`` of every run of the probes' training loop."""
     fits = []
-    original = skadapt.probes.train_module
+    original = skadapt._mlp_probe.train_module
 
     def counting(module, **kwargs):
         fits.append(kwargs["alpha"])
         return original(module, **kwargs)
 
-    monkeypatch.setattr(skadapt.probes, "train_module", counting)
+    monkeypatch.setattr(skadapt._mlp_probe, "train_module", counting)
     return fits
 
 

@@ -925,10 +925,10 @@ def test_novelty_score_ranks_far_queries_above_in_distribution_ones():
 
 
 def test_novelty_keeps_a_bounded_float32_subsample(monkeypatch):
-    import skadapt.probes as probes
+    import skadapt._expected_curves as expected_curves
 
-    monkeypatch.setattr(probes, "_NOVELTY_MAX_ROWS", 300)
-    monkeypatch.setattr(probes, "_NOVELTY_REFERENCE_ROWS", 100)
+    monkeypatch.setattr(expected_curves, "_NOVELTY_MAX_ROWS", 300)
+    monkeypatch.setattr(expected_curves, "_NOVELTY_REFERENCE_ROWS", 100)
     X, _, R = synthetic(500, d=4, m=4)
     clf = small(max_iter=2, novelty_neighbors=3).fit(X, R)
     assert clf.nearest_neighbors_.n_samples_fit_ == 300
