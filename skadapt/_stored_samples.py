@@ -22,6 +22,7 @@ from skadapt.selection import _answer_codes, majority_vote_curve
 _LOGPROB_SLACK = 1e-4
 _MAX_ALL_ORDERS = 5040  # 7!
 _CHUNK = 512  # queries per chunk when drawing random orders
+_EXCLUDED = -2.0  # marginal reward of a unit that must never be bought (the feedback policies)
 
 
 # --------------------------------------------------------------------------
