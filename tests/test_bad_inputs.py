@@ -130,9 +130,14 @@ def _no_ray(call):
     """``call`` with skadapt.distributed's Ray entry points replaced by a failure."""
     from unittest import mock
 
+    from skadapt import _ray_collection, _ray_features
+
     def run():
-        with mock.patch.object(distributed, "_import_ray", _ray_reached), \
-                mock.patch.object(distributed, "_run_pipeline", _ray_reached):
+        # patched where featurize and collect look them up
+        with mock.patch.object(_ray_features, "_import_ray", _ray_reached), \
+                mock.patch.object(_ray_features, "_run_pipeline", _ray_reached), \
+                mock.patch.object(_ray_collection, "_import_ray", _ray_reached), \
+                mock.patch.object(_ray_collection, "_run_pipeline", _ray_reached):
             return call()
     return run
 
