@@ -24,8 +24,13 @@ _DATACLASSES = ("skadapt.allocation._SpendAccount",)
 _NEAREST_NEIGHBORS = "sklearn.neighbors._unsupervised.NearestNeighbors"
 
 
+# Classes defined in a private module, named by the public module that exports them,
+# so that files keep naming the public path when a class moves between private modules
+_PUBLIC_MODULES = {"skadapt._binned_allocator": "skadapt.allocation"}
+
+
 def _qualname(cls):
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{_PUBLIC_MODULES.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
 
 
 def _import(qualname, allowed):

@@ -224,10 +224,10 @@ def test_fresh_process_gives_identical_outputs(name, fresh_process, cases):
 
 
 def test_cases_cover_every_loadable_class(cases):
-    from skadapt.persistence import LOADABLE_CLASSES
+    from skadapt.persistence import LOADABLE_CLASSES, _qualname
 
     def classes(est):
-        yield f"{type(est).__module__}.{type(est).__qualname__}"
+        yield _qualname(type(est))
         for _, step in getattr(est, "steps", []):
             yield from classes(step)
 
