@@ -17,7 +17,9 @@ all queries, every policy scored on samples 17-32, split-sample oracle on sample
   decile of prediction); ``calibrated (random)``: the same over random folds.
 
 on the random split and leave-family-out (and leave-phrasing-out where the dataset
-has templates). Features: the demo's (last layer, last token; cached).
+has templates). Features: the demo's (last layer, averaged over the prompt, the
+featurizer's default; ``--pooling last``: the last token's state, 0.1.0's default;
+from the demo's feature cache).
 
     python benchmarks/shift_methods.py --dataset arithmetic
     python benchmarks/shift_methods.py --dataset diverse --methods default plug-in
