@@ -115,16 +115,11 @@ def main(argv=None):
     from skadapt import SuccessProbClassifier, datasets
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from feature_layers import extract, grouped_scores
+    from feature_layers import cached_layers, grouped_scores
 
     load = datasets.load_diverse if args.dataset == "diverse" else datasets.load_arithmetic
     data = load()
-    path = os.path.join(args.cache, f"{args.dataset}_{len(data.queries)}.npz")
-    if not os.path.exists(path):
-        os.makedirs(args.cache, exist_ok=True)
-        last, mean, signals = extract(list(data.queries))
-        np.savez(path, last=last, mean=mean, signals=signals)
-    cached = np.load(path)
+    cached = cached_layers(args.dataset, data, args.cache)
     pooled = {"last": cached["last"], "mean": cached["mean"]}
     n_layers = pooled["last"].shape[0] - 1
     for name, parts in args.features:

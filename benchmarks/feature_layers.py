@@ -69,6 +69,24 @@ def extract(queries, *, batch_size=16, verbose=True):
     return last, mean, signals
 
 
+DEFAULT_CACHE = os.path.expanduser("~/.cache/skadapt/layers")
+
+
+def cached_layers(dataset, data, cache=DEFAULT_CACHE):
+    """``{"last", "mean", "signals"}`` of :func:`extract` for ``data``, built on first use.
+
+    The arrays are stored in ``<cache>/<dataset>_<n_queries>.npz``; the other
+    benchmarks read the same file.
+    """
+    path = os.path.join(cache, f"{dataset}_{len(data.queries)}.npz")
+    if not os.path.exists(path):
+        os.makedirs(cache, exist_ok=True)
+        last, mean, signals = extract(list(data.queries))
+        np.savez(path, last=last, mean=mean, signals=signals)
+    with np.load(path) as cached:
+        return {key: cached[key] for key in ("last", "mean", "signals")}
+
+
 def grouped_scores(X, outcomes, groups, *, cv, random_state=0):
     """Out-of-fold soft log-loss, normalised score, and Avg/Opt, for one feature set."""
     from skadapt import SuccessProbClassifier
@@ -110,14 +128,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     load = datasets.load_diverse if args.dataset == "diverse" else datasets.load_arithmetic
     data = load(path=args.data)
-    os.makedirs(args.cache, exist_ok=True)
-    path = os.path.join(args.cache, f"{args.dataset}_{len(data.queries)}.npz")
-    if os.path.exists(path):
-        cached = np.load(path)
-        last, mean, signals = cached["last"], cached["mean"], cached["signals"]
-    else:
-        last, mean, signals = extract(list(data.queries))
-        np.savez(path, last=last, mean=mean, signals=signals)
+    cached = cached_layers(args.dataset, data, args.cache)
+    last, mean, signals = cached["last"], cached["mean"], cached["signals"]
     groups = np.asarray(data[args.group])
     splitters = {"leave-" + args.group + "-out": GroupKFold(n_splits=3),
                  "random": KFold(n_splits=3, shuffle=True, random_state=0)}

@@ -60,18 +60,11 @@ def main(argv=None):
     from skadapt import SuccessProbClassifier, datasets
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from feature_layers import extract
+    from feature_layers import cached_layers
 
     load = datasets.load_diverse if args.dataset == "diverse" else datasets.load_arithmetic
     data = load()
-    path = os.path.join(args.cache, f"{args.dataset}_{len(data.queries)}.npz")
-    if os.path.exists(path):
-        X = np.load(path)["last"][args.layer]
-    else:
-        os.makedirs(args.cache, exist_ok=True)
-        last, mean, signals = extract(list(data.queries))
-        np.savez(path, last=last, mean=mean, signals=signals)
-        X = last[args.layer]
+    X = cached_layers(args.dataset, data, args.cache)["last"][args.layer]
     R = data.outcomes.astype(float)
     R_allocate, R_score = R[:, :16], R[:, 16:]
     splits = {"random split": KFold(3, shuffle=True, random_state=0).split(X),

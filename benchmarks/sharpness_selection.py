@@ -65,16 +65,11 @@ def main(argv=None):
     from skadapt.shift import split_sample_oracle
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from feature_layers import extract
+    from feature_layers import cached_layers
 
     load = datasets.load_diverse if args.dataset == "diverse" else datasets.load_arithmetic
     data = load()
-    path = os.path.join(args.cache, f"{args.dataset}_{len(data.queries)}.npz")
-    if not os.path.exists(path):
-        os.makedirs(args.cache, exist_ok=True)
-        last, mean, signals = extract(list(data.queries))
-        np.savez(path, last=last, mean=mean, signals=signals)
-    X = np.load(path)["mean"][-1]
+    X = cached_layers(args.dataset, data, args.cache)["mean"][-1]
     R = data.outcomes.astype(float)
     R_allocate, R_score = R[:, :16], R[:, 16:]
     family = np.asarray(data.family)

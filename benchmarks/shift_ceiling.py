@@ -102,14 +102,10 @@ def _probe_curves(args, data, R_allocate):
     from skadapt import SuccessProbClassifier
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from feature_layers import extract
+    from feature_layers import cached_layers
 
-    path = os.path.join(args.cache, f"{args.dataset}_{len(data.queries)}.npz")
-    if not os.path.exists(path):
-        os.makedirs(args.cache, exist_ok=True)
-        last, mean, signals = extract(list(data.queries))
-        np.savez(path, last=last, mean=mean, signals=signals)
-    X = np.load(path)["mean"][-1]  # the featurizer's default: last layer, prompt mean
+    # the featurizer's default: last layer, prompt mean
+    X = cached_layers(args.dataset, data, args.cache)["mean"][-1]
     curves = np.zeros((len(X), R_allocate.shape[1]))
     for train, test in GroupKFold(3).split(X, groups=data.family):
         probe = SuccessProbClassifier(random_state=0, max_budget=R_allocate.shape[1])
