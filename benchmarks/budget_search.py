@@ -6,7 +6,9 @@ every candidate average budget exactly (pass@k) on the held-out queries' own
 reaches the target. The chosen policy is then checked on the test split.
 
 Run: OMP_NUM_THREADS=1 python benchmarks/budget_search.py [--target 0.55] [--allocator greedy]
-Features come from skadapt._demo.featurize (cached on disk after the first run).
+Features and probe as in the README's example: HiddenStateFeaturizer("smollm2") with
+memory under the skadapt cache (features computed once, then read), and
+SuccessProbClassifier(random_state=0), the class defaults.
 """
 
 import argparse
@@ -31,15 +33,17 @@ def main(argv=None):
     if not 1 <= args.max_budget <= 32:
         parser.error(f"--max-budget must be in [1, 32], got {args.max_budget}")
 
-    from skadapt import BudgetSearchCV
+    from skadapt import BudgetSearchCV, HiddenStateFeaturizer, SuccessProbClassifier
+    from skadapt._lm import cache_dir
     from skadapt.budget_search import NoBudgetReachesTargetError
-    from skadapt._demo import default_probe, featurize
     from skadapt.datasets import load_arithmetic
     from skadapt.evaluation import per_query_value
 
     data = load_arithmetic()
     start = time.perf_counter()
-    X = featurize(data.queries, pooling=args.pooling)
+    featurizer = HiddenStateFeaturizer("smollm2", pooling=args.pooling,
+                                       memory=str(cache_dir() / "features"))
+    X = featurizer.fit_transform(list(data.queries))
     print(f"features {X.shape} in {time.perf_counter() - start:.1f} s")
     R = data.outcomes  # (2000, 32) 0/1, no missing sample in the shipped data
     train, test = data.train_mask, data.test_mask
@@ -47,7 +51,7 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence notes of the MLP probe
         try:
-            search = BudgetSearchCV(default_probe(random_state=0), target=args.target,
+            search = BudgetSearchCV(SuccessProbClassifier(random_state=0), target=args.target,
                                     allocator=args.allocator, max_budget=args.max_budget,
                                     cv=5, random_state=0).fit(X[train], R[train])
         except NoBudgetReachesTargetError as exc:
