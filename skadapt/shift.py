@@ -168,8 +168,12 @@ def _kind_of(pred):
 
 
 def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
-                      min_budget, n_bins, fit_groups=None):
-    """Out-of-fold predictions, and the offline policy's budgets fitted per fold."""
+                      min_budget, n_bins, fit_groups=None, extra=None):
+    """Out-of-fold predictions, and the offline policy's budgets fitted per fold.
+
+    ``extra``: ``(X_extra, R_extra_fit, extra_groups)`` added to every fold's
+    training rows (never predicted, never scored).
+    """
     from sklearn.base import clone
 
     from skadapt.allocation import BinnedAllocator
@@ -179,13 +183,20 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
     offline_budgets = {b: np.zeros(n, dtype=int) for b in budgets} if offline else {}
     for train, test in folds:
         model = clone(probe)
-        extra = {} if fit_groups is None else {"groups": fit_groups[train]}
+        X_train, R_train = X[train], R_fit[train]
+        train_groups = None if fit_groups is None else fit_groups[train]
+        if extra is not None:
+            X_train = np.concatenate([X_train, extra[0]])
+            R_train = np.concatenate([R_train, extra[1]])
+            if train_groups is not None:
+                train_groups = np.concatenate([train_groups, extra[2]])
+        kwargs = {} if train_groups is None else {"groups": train_groups}
         if offline_budgets:
-            # cross-fitted predictions on the training folds feed the offline policy
-            held = np.asarray(model.fit_transform(X[train], R_fit[train], **extra),
+            # cross-fitted predictions on the training rows feed the offline policy
+            held = np.asarray(model.fit_transform(X_train, R_train, **kwargs),
                               dtype=float)
         else:
-            model.fit(X[train], R_fit[train], **extra)
+            model.fit(X_train, R_train, **kwargs)
         out = np.asarray(model.transform(X[test]), dtype=float)
         if pred is None:
             pred = np.zeros((n, out.shape[1]))
@@ -195,14 +206,49 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
             alloc = BinnedAllocator(b, n_bins=n_bins, max_budget=max_budget,
                                     min_budget=min_budget, kind=_kind_of(held),
                                     spend_tolerance=None)
-            alloc.fit(held, R_fit[train])
+            alloc.fit(held, R_train)
             offline_budgets[b][test] = np.asarray(alloc.transform(out)).ravel()
     return pred, offline_budgets
 
 
+def _check_extra(X_extra, R_extra, extra_groups, X, R, fit_groups, n_allocate):
+    """``(X_extra, R_extra's allocation samples, extra_groups)``, or None."""
+    from skadapt._validation import as_float_array
+
+    if X_extra is None and R_extra is None:
+        if extra_groups is not None:
+            raise ValueError("extra_groups is given without X_extra and R_extra")
+        return None
+    if X_extra is None or R_extra is None:
+        given, missing = ("X_extra", "R_extra") if R_extra is None else ("R_extra", "X_extra")
+        raise ValueError(f"{given} is given without {missing}; pass both")
+    X, X_extra = np.asarray(X), np.asarray(X_extra)
+    R_extra = as_float_array(R_extra, "R_extra")
+    if X_extra.ndim != X.ndim or X_extra.shape[1:] != X.shape[1:]:
+        expected = ", ".join(["n_extra"] + [str(d) for d in X.shape[1:]])
+        raise ValueError(f"X_extra must have shape ({expected}) like X (one row per "
+                         f"query), got {X_extra.shape}")
+    if R_extra.shape != (len(X_extra), R.shape[1]):
+        raise ValueError(f"R_extra must have shape ({len(X_extra)}, {R.shape[1]}): one row "
+                         f"per query of X_extra and as many samples as R, got "
+                         f"{R_extra.shape}")
+    if fit_groups is not None and extra_groups is None:
+        raise ValueError("fit_groups is given, so extra_groups must give the groups of "
+                         "X_extra's queries too")
+    if extra_groups is not None:
+        if fit_groups is None:
+            raise ValueError("extra_groups is only used with fit_groups; pass both")
+        extra_groups = np.asarray(extra_groups)
+        if extra_groups.shape != (len(X_extra),):
+            raise ValueError(f"extra_groups must have shape ({len(X_extra)},), got "
+                             f"{extra_groups.shape}")
+    return X_extra, R_extra[:, :n_allocate], extra_groups
+
+
 def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 8, 16),
                      n_allocate=None, min_budget=0, offline=True, n_bins=10,
-                     n_resamples=1000, confidence=0.95, random_state=0, fit_groups=None):
+                     n_resamples=1000, confidence=0.95, random_state=0, fit_groups=None,
+                     X_extra=None, R_extra=None, extra_groups=None):
     """Allocation quality of a probe on queries from groups it never saw.
 
     Every query gets a prediction from a probe fitted on the other folds
@@ -255,6 +301,17 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         queries' groups, such as :class:`~skadapt.calibration.CalibratedCurves`
         (curves calibrated for unseen groups). Independent of ``groups``, which
         decides the outer split: the random-split row may pass the families here too.
+    X_extra : array-like of shape (n_extra, n_features), default=None
+        More training queries, added to *every* fold's training rows and never
+        predicted or scored: queries of other groups than those evaluated (for
+        example task families a deployment will not meet), to measure what broader
+        supervision buys on held-out groups. Needs ``R_extra``.
+    R_extra : array-like of shape (n_extra, n_samples), default=None
+        Their per-sample outcomes, as many samples per query as ``R``; only their
+        allocation samples (the first ``n_allocate``) are used.
+    extra_groups : array-like of shape (n_extra,), default=None
+        Their groups, passed with ``fit_groups`` (required when both ``fit_groups``
+        and ``X_extra`` are given).
 
     Returns
     -------
@@ -309,6 +366,8 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
                              f"{fit_groups.shape}")
     R_allocate, R_score = split_samples(R, n_allocate)
     max_budget = R_score.shape[1]
+    extra = _check_extra(X_extra, R_extra, extra_groups, X, R, fit_groups,
+                         R_allocate.shape[1])
     from skadapt._validation import check_nonnegative_int, check_positive_int
 
     if isinstance(budgets, str) or np.ndim(budgets) != 1:
@@ -326,7 +385,7 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     pred, offline_budgets = _fold_predictions(
         probe, X, R_allocate, folds, offline=offline, budgets=budgets,
         max_budget=max_budget, min_budget=min_budget, n_bins=n_bins,
-        fit_groups=fit_groups)
+        fit_groups=fit_groups, extra=extra)
     kind = _kind_of(pred)
     if kind == "marginal" and pred.shape[1] < max_budget:
         raise ValueError(f"the probe's curves have {pred.shape[1]} columns; need "

@@ -180,3 +180,64 @@ def test_binned_pacing_holds_the_budget_on_another_family_mix():
             for start in range(0, len(stream), 50):
                 spent.append(paced.transform(stream[start:start + 50]).sum())
         assert abs(np.sum(spent) / len(stream) - budget) <= 0.05 * budget
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_shift_evaluation_trains_every_fold_on_the_extra_queries_too():
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    X, R, groups = _grouped_data(0, 20)  # 120 queries in 6 groups: little to learn from
+    rng = np.random.default_rng(5)
+    X_extra = rng.normal(size=(600, 5))  # other groups, the same signal
+    lam = 1 / (1 + np.exp(-(2.5 * X_extra[:, 0] - 1)))
+    R_extra = (rng.uniform(size=(600, 16)) < lam[:, None]).astype(float)
+    seen = []
+
+    class Records(TransformerMixin, BaseEstimator):
+        def fit(self, X, R, groups=None):
+            seen.append((len(X), R.shape[1], None if groups is None else sorted(set(groups))))
+            self.rate_ = float(np.mean(R))
+            return self
+
+        def transform(self, X):
+            return np.full((len(X), 1), self.rate_)
+
+    shift_evaluation(Records(), X, R, groups=groups, budgets=[1], offline=False,
+                     n_resamples=20, X_extra=X_extra, R_extra=R_extra,
+                     fit_groups=groups, extra_groups=np.full(600, 99))
+    # every fold: its 80 training queries plus all 600 extra ones, allocation samples only
+    assert [(n, m) for n, m, _ in seen] == [(680, 8)] * 3
+    assert all(99 in g and len(g) == 5 for _, _, g in seen)
+
+    probe = SuccessProbClassifier(early_stopping=False, max_iter=100, random_state=0)
+    alone = shift_evaluation(probe, X, R, groups=groups, budgets=[1, 2, 4], n_resamples=50)
+    broader = shift_evaluation(probe, X, R, groups=groups, budgets=[1, 2, 4],
+                               n_resamples=50, X_extra=X_extra, R_extra=R_extra)
+    # the extra queries are never scored: the same uniform and oracle, a better probe
+    np.testing.assert_array_equal(alone["uniform"], broader["uniform"])
+    np.testing.assert_array_equal(alone["split_oracle"], broader["split_oracle"])
+    assert (broader["online_gain"] > alone["online_gain"]).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"X_extra": np.zeros((4, 5))}, "X_extra is given without R_extra"),
+    ({"R_extra": np.zeros((4, 16))}, "R_extra is given without X_extra"),
+    ({"X_extra": np.zeros((4, 3)), "R_extra": np.zeros((4, 16))},
+     r"X_extra must have shape \(n_extra, 5\)"),
+    ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 8))},
+     r"R_extra must have shape \(4, 16\)"),
+    ({"extra_groups": np.zeros(4)}, "extra_groups is given without X_extra"),
+    ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 16)), "fit_groups": "groups"},
+     "extra_groups must give the groups"),
+    ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 16)),
+      "extra_groups": np.zeros(4)}, "only used with fit_groups"),
+    ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 16)), "fit_groups": "groups",
+      "extra_groups": np.zeros(3)}, r"extra_groups must have shape \(4,\)"),
+])
+def test_shift_evaluation_extra_query_errors(kwargs, match):
+    X, R, groups = _grouped_data(1, 20)
+    if kwargs.get("fit_groups") == "groups":
+        kwargs = {**kwargs, "fit_groups": groups}
+    with pytest.raises(ValueError, match=match):
+        shift_evaluation(SuccessProbClassifier(max_iter=5), X, R, groups=groups,
+                         budgets=[1], **kwargs)
