@@ -362,14 +362,28 @@ def evaluate(args):
     oracle = {b: per_query_value(R_score, split_sample_oracle(R_allocate, b, max_budget=16))
               .mean() - uniform[b] for b in range(1, 17)}
 
-    def curves_for(folds, keep, seed):
-        """Out-of-fold curves of the default probe, trained with the extra rows ``keep``."""
+    def curves_for(folds, keep, seed, own_neighbours=False):
+        """Out-of-fold curves of the default probe, trained with the extra rows ``keep``.
+
+        ``own_neighbours``: the default curve's two halves from two probes, the
+        plug-in half from the MLP trained with the extra rows, the neighbours' half
+        from the training folds' own queries only.
+        """
         curves = np.zeros((len(R), 16))
         for train, test in folds:
             X_fit, R_fit = X[train], R_allocate[train]
             if keep.any():
                 X_fit = np.vstack([X_fit, X_extra[keep]])
                 R_fit = np.vstack([R_fit, R_extra[keep]])
+            if own_neighbours:
+                plug_in = SuccessProbClassifier(random_state=seed, max_budget=16,
+                                                neighbor_curves=0).fit(X_fit, R_fit)
+                neighbours = SuccessProbClassifier(random_state=seed, max_budget=16,
+                                                   neighbor_weight=1.0)
+                neighbours.fit(X[train], R_allocate[train])
+                curves[test] = (0.5 * plug_in.transform(X[test])
+                                + 0.5 * neighbours.transform(X[test]))
+                continue
             probe = SuccessProbClassifier(random_state=seed, max_budget=16)
             curves[test] = probe.fit(X_fit, R_fit).transform(X[test])
         return curves
@@ -395,6 +409,8 @@ def evaluate(args):
                                      rng.choice(len(tasks), int(subset.sum()),
                                                 replace=False))),
         (f"+ all {len(rates)} extra families", lambda rng, subset: every),
+        (f"+ all {len(rates)} extra families in the MLP, neighbours from the "
+         f"{args.dataset} folds only", lambda rng, subset: every),
     ]
     splits = {"leave-family-out": folds,
               "random split": list(KFold(3, shuffle=True, random_state=0).split(R))}
@@ -414,8 +430,9 @@ def evaluate(args):
                 subset = np.isin(extra_family,
                                  rng.choice(sorted(rates), n_sub, replace=False))
                 keep = extra_rows(rng, subset)
-                per_seed.append(gains(curves_for(split_folds, keep, seed),
-                                      args.budgets).mean(axis=1))
+                curves = curves_for(split_folds, keep, seed,
+                                    own_neighbours="neighbours from" in label)
+                per_seed.append(gains(curves, args.budgets).mean(axis=1))
             per_seed = np.asarray(per_seed)
             cells = [f"{g.mean():+.3f} ({g.mean() / oracle[b]:.0%}) [{g.min():+.3f}, "
                      f"{g.max():+.3f}]" for g, b in zip(per_seed.T, args.budgets)]

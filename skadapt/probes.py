@@ -149,7 +149,9 @@ class SuccessProbClassifier(ClassifierMixin, ExpectedCurvesMixin, _BaseMLPProbe)
     same order):
 
     - (a) the raw (n, m) matrix of sample outcomes (0/1, NaN = missing sample), one row
-      per query; ``sample_weight`` weighs the queries;
+      per query; ``sample_weight`` weighs the queries in the loss (not in the
+      neighbours' curves, the population curve or the novelty reference, which count
+      every training query with weight > 0 once);
     - (b) a 1-D vector of success rates in [0, 1] (or preference probabilities), with
       the number of samples behind each rate as ``sample_weight`` (without it, every
       rate counts once);
