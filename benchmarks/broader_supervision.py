@@ -400,17 +400,22 @@ def evaluate(args):
 
     n_sub = args.extra_families
     none, every = np.zeros(len(tasks), bool), np.ones(len(tasks), bool)
-    # (label, extra rows of a seed)
+
+    def matched(rng, subset):
+        """All families, as many queries as ``subset`` holds."""
+        return np.isin(np.arange(len(tasks)),
+                       rng.choice(len(tasks), int(subset.sum()), replace=False))
+
+    # (label, extra rows of a seed, neighbours from the task's own rows, on the random split)
     variants = [
-        (f"{args.dataset} training folds", lambda rng, subset: none),
-        (f"+ {n_sub} extra families (all their queries)", lambda rng, subset: subset),
-        (f"+ all {len(rates)} extra families, as many queries as the row above",
-         lambda rng, subset: np.isin(np.arange(len(tasks)),
-                                     rng.choice(len(tasks), int(subset.sum()),
-                                                replace=False))),
-        (f"+ all {len(rates)} extra families", lambda rng, subset: every),
+        (f"{args.dataset} training folds", lambda rng, subset: none, False, True),
+        (f"+ {n_sub} extra families (all their queries)", lambda rng, subset: subset,
+         False, False),
+        (f"+ all {len(rates)} extra families, as many queries as the row above", matched,
+         False, False),
+        (f"+ all {len(rates)} extra families", lambda rng, subset: every, False, True),
         (f"+ all {len(rates)} extra families in the MLP, neighbours from the "
-         f"{args.dataset} folds only", lambda rng, subset: every),
+         f"{args.dataset} folds only", lambda rng, subset: every, True, True),
     ]
     splits = {"leave-family-out": folds,
               "random split": list(KFold(3, shuffle=True, random_state=0).split(R))}
@@ -419,19 +424,16 @@ def evaluate(args):
     print("| split | training data | " + " | ".join(f"B={b}" for b in args.budgets) + " |")
     print("|---|---|" + "---|" * len(args.budgets))
     for split, split_folds in splits.items():
-        for label, extra_rows in variants:
-            if split == "random split" and label.startswith("+ ") and "as many" in label:
-                continue
-            if split == "random split" and label.startswith(f"+ {n_sub} "):
+        for label, extra_rows, own_neighbours, on_random_split in variants:
+            if split == "random split" and not on_random_split:
                 continue
             per_seed = []
             for seed in args.seeds:
                 rng = np.random.default_rng(seed)
                 subset = np.isin(extra_family,
                                  rng.choice(sorted(rates), n_sub, replace=False))
-                keep = extra_rows(rng, subset)
-                curves = curves_for(split_folds, keep, seed,
-                                    own_neighbours="neighbours from" in label)
+                curves = curves_for(split_folds, extra_rows(rng, subset), seed,
+                                    own_neighbours=own_neighbours)
                 per_seed.append(gains(curves, args.budgets).mean(axis=1))
             per_seed = np.asarray(per_seed)
             cells = [f"{g.mean():+.3f} ({g.mean() / oracle[b]:.0%}) [{g.min():+.3f}, "
