@@ -384,9 +384,13 @@ FAMILIES = {
 }
 
 
-def render(family, level, template, rng):
-    """One query of ``family`` at ``level`` asked with ``template``: ``(text, answer)``."""
-    generate, _, templates = FAMILIES[family]
+def render(family, level, template, rng, families=None):
+    """One query of ``family`` at ``level`` asked with ``template``: ``(text, answer)``.
+
+    ``families`` is the registry the family is looked up in (default
+    :data:`FAMILIES`; :data:`skadapt._broader_tasks.FAMILIES` holds the others).
+    """
+    generate, _, templates = (FAMILIES if families is None else families)[family]
     if template not in templates:
         raise ValueError(f"family {family!r} has templates {templates}, got "
                          f"{template!r}")

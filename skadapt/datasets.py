@@ -13,18 +13,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skadapt import _tasks
+from skadapt import _broader_tasks, _tasks
 from skadapt._tasks import TEMPLATES
 
 __all__ = [
     "ANSWER_SUFFIX",
+    "BROADER_FAMILIES",
     "DEFAULT_MIX",
     "DIVERSE_FAMILIES",
     "FAMILIES",
     "TEMPLATES",
     "load_arithmetic",
+    "load_broader",
     "load_diverse",
     "make_arithmetic_tasks",
+    "make_broader_tasks",
     "make_diverse_tasks",
 ]
 
@@ -32,6 +35,8 @@ ANSWER_SUFFIX = _tasks.ANSWER_SUFFIX
 
 #: family name -> (generator, levels, templates) of :func:`make_diverse_tasks`
 DIVERSE_FAMILIES = _tasks.FAMILIES
+#: family name -> (generator, levels, templates) of :func:`make_broader_tasks`
+BROADER_FAMILIES = _broader_tasks.FAMILIES
 
 _WORDS = ["apple", "banana", "cherry", "strawberry", "mississippi", "letter", "coffee", "balloon", "bookkeeper", "committee", "address", "success", "tomorrow", "pepper", "giraffe", "assessment", "parallel", "banana", "butterfly", "occurrence", "grammar", "hello", "yellow", "seventeen", "elephant", "bubble", "puzzle", "cinnamon", "rhythm", "possession", "raccoon", "kangaroo", "broccoli", "spaghetti", "vacuum", "necessary", "millennium", "embarrass", "accommodate", "referee", "tennessee", "engineer", "sleeve", "cookie", "mommy", "daddy", "summer", "winter", "llama", "google", "noodle", "excellent", "beekeeper", "reference", "attendee", "bottle", "apparent"]
 # the letters, ordinals and operands of the arithmetic families are those of the
@@ -279,6 +284,13 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
     ...                    random_state=1)["query"].iloc[0]
     'What is six hundred sixty plus four hundred eighty-seven? Answer with just the number.'
     """
+    return _make_family_tasks(DIVERSE_FAMILIES, n_queries, families, templates,
+                              random_state, as_frame)
+
+
+def _make_family_tasks(registry, n_queries, families, templates, random_state,
+                       as_frame):
+    """Distinct queries of ``registry``'s families: family, level, template uniformly."""
     from sklearn.utils import check_random_state
 
     n_queries = _check_n_queries(n_queries)
@@ -286,17 +298,17 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
         if isinstance(value, str):
             raise ValueError(f"{name} must be a list of names, not the string {value!r}; "
                              f"write [{value!r}]")
-    families = sorted(DIVERSE_FAMILIES) if families is None else list(families)
+    families = sorted(registry) if families is None else list(families)
     templates = list(TEMPLATES) if templates is None else list(templates)
     for family in families:
-        if family not in DIVERSE_FAMILIES:
+        if family not in registry:
             raise ValueError(f"unknown family {family!r}; choose from "
-                             f"{sorted(DIVERSE_FAMILIES)}")
+                             f"{sorted(registry)}")
     for template in templates:
         if template not in TEMPLATES:
             raise ValueError(f"unknown template {template!r}; choose from {TEMPLATES}")
-    cells = [(f, lv, t) for f in families for lv in DIVERSE_FAMILIES[f][1]
-             for t in DIVERSE_FAMILIES[f][2] if t in templates]
+    cells = [(f, lv, t) for f in families for lv in registry[f][1]
+             for t in registry[f][2] if t in templates]
     if not cells:
         raise ValueError(f"no family among {families} has a template in {templates}")
     # family, then level, then template uniformly: a cell's weight
@@ -312,7 +324,7 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
 
     def draw(cell):
         family, level, template = cell
-        text, answer = _tasks.render(family, level, template, rng)
+        text, answer = _tasks.render(family, level, template, rng, registry)
         return text, {"query": text, "answer": answer, "family": family,
                       "level": int(level), "template": template}
 
@@ -322,6 +334,58 @@ def make_diverse_tasks(n_queries=100, *, families=None, templates=None,
     if not as_frame:
         return rows
     return pd.DataFrame(rows, columns=["query", "answer", "family", "level", "template"])
+
+
+def make_broader_tasks(n_queries=100, *, families=None, templates=None,
+                       random_state=None, as_frame=True):
+    """Generate queries from 23 more task families, none of them a diverse family.
+
+    Kinds of task that :func:`make_diverse_tasks` never asks: clock arithmetic,
+    counts over a list (even numbers, distinct values), a list's range, averages
+    and medians, doubling, cubes, factorials, perimeters, areas, percentages,
+    prices, the words of a sentence, digits (the largest, how many, reversed),
+    greatest common divisors, the next multiple, whole numbers between two others,
+    legs of animals, minutes between two times and days in months; 2-3 difficulty
+    levels each, in the same :data:`TEMPLATES` (families with no number to spell
+    have no ``"words"`` template). Use them as extra training queries for a probe
+    that must hold on families it never saw (``X_extra`` of
+    :func:`skadapt.shift.shift_evaluation`); :func:`load_broader` is the dataset
+    collected from them.
+
+    Parameters
+    ----------
+    n_queries : int, default=100
+        Number of queries, at most :data:`MAX_QUERIES` (one million) and at most
+        as many distinct queries as the families have.
+    families : list of str, default=None
+        Families to draw from (keys of :data:`BROADER_FAMILIES`); ``None``: all.
+    templates : list of str, default=None
+        Templates to use (a subset of :data:`TEMPLATES`); ``None``: all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the generator.
+    as_frame : bool, default=True
+        Return a DataFrame; ``False`` returns a list of dicts.
+
+    Returns
+    -------
+    tasks : DataFrame with columns ``query``, ``answer`` (int), ``family``,
+        ``level``, ``template``. Queries are distinct and end with
+        :data:`ANSWER_SUFFIX`.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import make_broader_tasks, make_diverse_tasks
+    >>> tasks = make_broader_tasks(400, random_state=0)
+    >>> tasks["family"].nunique(), tasks["template"].nunique()
+    (23, 4)
+    >>> set(tasks["family"]) & set(make_diverse_tasks(400, random_state=0)["family"])
+    set()
+    >>> make_broader_tasks(1, families=["gcd"], templates=["instruction"],
+    ...                    random_state=0)["query"].iloc[0]  # doctest: +ELLIPSIS
+    'Find the greatest common divisor of ...'
+    """
+    return _make_family_tasks(BROADER_FAMILIES, n_queries, families, templates,
+                              random_state, as_frame)
 
 
 DATASET_FILE = "arithmetic_smollm2.json.gz"
@@ -779,4 +843,65 @@ def load_diverse(*, path=None, as_frame=False, return_completions=False):
     ((4000, 32), ['context', 'instruction', 'question', 'words'])
     """
     return _load(_read_payload(path, DIVERSE_FILE), DIVERSE_DESCR, as_frame=as_frame,
+                 return_completions=return_completions)
+
+
+BROADER_FILE = "broader_smollm2.json.gz"
+
+BROADER_DESCR = """\
+SmolLM2-135M-Instruct on 23 more task families
+----------------------------------------------
+
+Queries from :func:`skadapt.datasets.make_broader_tasks`: 23 families that the
+diverse dataset does not ask (clock arithmetic, counts over lists, ranges,
+averages and medians, doubling, cubes, factorials, perimeters, areas,
+percentages, prices, words of a sentence, digits, greatest common divisors,
+multiples, legs of animals, minutes between two times, days in months), 2-3
+levels each, in up to 4 templates (``template`` column). Sampled and scored as
+:func:`skadapt.datasets.load_diverse` is (SmolLM2-135M-Instruct, chat template,
+32 samples at temperature 0.7, at most 20 new tokens, a sample ending at its
+first newline, :func:`skadapt.verifiers.exact_numeric`), with the same
+per-sample fields.
+
+Made by ``skadapt collect --tasks broader`` (see ``provenance["command"]``).
+Meant as extra training queries: a probe that must hold on families it never
+saw gets supervision from more kinds of task (``X_extra`` of
+:func:`skadapt.shift.shift_evaluation`; ``skadapt demo --dataset diverse
+--extra-data broader``). A fixed 75/25 split, stratified by family, is stored
+as in the other datasets.
+"""
+
+
+def load_broader(*, path=None, as_frame=False, return_completions=False):
+    """Load SmolLM2-135M-Instruct's sampled answers to 23 more task families.
+
+    The third dataset shipped with skadapt: queries from
+    :func:`make_broader_tasks`, kinds of task that neither
+    :func:`load_arithmetic` nor :func:`load_diverse` asks, 32 samples each,
+    with the per-sample fields of :func:`load_diverse`. Use it to widen a
+    probe's training set (see ``docs/shift.md``, "Broader supervision").
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        A dataset written by ``skadapt collect --tasks broader`` (its output
+        folder or the ``.json.gz`` file); ``None`` loads the shipped copy.
+    as_frame : bool, default=False
+        Also return ``frame``, one row per query.
+    return_completions : bool, default=False
+        Include the raw completions (``(n, 32)`` object array of str).
+
+    Returns
+    -------
+    data : :class:`sklearn.utils.Bunch`
+        The fields of :func:`load_diverse`.
+
+    Examples
+    --------
+    >>> from skadapt.datasets import load_broader
+    >>> data = load_broader()  # doctest: +SKIP
+    >>> data.outcomes.shape, len(set(data.family))  # doctest: +SKIP
+    ((1600, 32), 23)
+    """
+    return _load(_read_payload(path, BROADER_FILE), BROADER_DESCR, as_frame=as_frame,
                  return_completions=return_completions)

@@ -589,6 +589,12 @@ CASES = [
     ("diverse-families-str", lambda: datasets.make_diverse_tasks(5, families="add"), ValueError, r"families must be a list of names, not the string 'add'"),
     ("load_arithmetic-missing", lambda: datasets.load_arithmetic(path="/nonexistent/skadapt"), FileNotFoundError, r"/nonexistent/skadapt"),
     ("load_diverse-missing", lambda: datasets.load_diverse(path="/nonexistent/skadapt"), FileNotFoundError, r"/nonexistent/skadapt"),
+    ("broader-n-neg", lambda: datasets.make_broader_tasks(-1), ValueError, r"n_queries must be an integer >= 0, got -1"),
+    ("broader-family", lambda: datasets.make_broader_tasks(5, families=["addition"]), ValueError, r"unknown family 'addition'; choose from \['area'"),
+    ("broader-template", lambda: datasets.make_broader_tasks(5, templates=["shout"]), ValueError, r"unknown template 'shout'"),
+    ("broader-families-str", lambda: datasets.make_broader_tasks(5, families="gcd"), ValueError, r"families must be a list of names, not the string 'gcd'"),
+    ("broader-exhausted", lambda: datasets.make_broader_tasks(100, families=["factorial"], templates=["question"]), ValueError, r"fewer than n_queries=100 distinct queries"),
+    ("load_broader-missing", lambda: datasets.load_broader(path="/nonexistent/skadapt"), FileNotFoundError, r"/nonexistent/skadapt"),
     # ---- probes
     ("classifier-y-out", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), [0.5, 2.0, 0.1, 0.2]), ValueError, r"y must hold soft labels in \[0, 1\]|values in \[0.1, 2\]"),
     ("classifier-y-length", lambda: SuccessProbClassifier(max_iter=1).fit(np.zeros((4, 2)), [0.5, 0.2]), ValueError, r"inconsistent numbers of samples"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skadapt.cli import main
-from skadapt.datasets import load_arithmetic, load_diverse
+from skadapt.datasets import load_arithmetic, load_broader, load_diverse
 
 
 def test_collect_command_writes_and_resumes(tiny_llama_path, tmp_path, capsys):
@@ -135,6 +135,25 @@ def test_collect_parts_merge_into_a_single_run(tiny_llama_path, tmp_path):
     # merging again adds nothing
     assert main(base + ["--output", str(parted)]) == 0
     assert (parted / "checkpoint.jsonl").read_text().splitlines() == lines
+
+
+def test_collect_broader_tasks(tiny_llama_path, tmp_path):
+    from skadapt.datasets import BROADER_FAMILIES, make_broader_tasks
+
+    out = tmp_path / "broader"
+    assert main(["collect", "--tasks", "broader", "--model", tiny_llama_path,
+                 "--n-queries", "6", "--n-samples", "2", "--max-new-tokens", "3",
+                 "--batch-size", "3", "--seed", "4", "--output", str(out),
+                 "--quiet"]) == 0
+    assert (out / "broader_smollm2.json.gz").is_file()
+    data = load_broader(path=out, as_frame=True)
+    assert data.outcomes.shape == (6, 2)
+    np.testing.assert_array_equal(
+        data.queries, make_broader_tasks(6, random_state=4)["query"].to_numpy())
+    assert set(data.family) <= set(BROADER_FAMILIES)
+    assert data.provenance["command"].startswith("skadapt collect --tasks broader")
+    assert "make_broader_tasks" in data.provenance["description"]
+    assert data.provenance["task_seed"] == 4
 
 
 def test_collect_rejects_a_bad_part(tmp_path, capsys):

@@ -1,4 +1,5 @@
 import itertools
+import math
 import re
 from collections import Counter
 from importlib import resources
@@ -10,11 +11,14 @@ from hypothesis import strategies as st
 
 from skadapt.datasets import (
     ANSWER_SUFFIX,
+    BROADER_FILE,
     DATASET_FILE,
     DIVERSE_FILE,
     FAMILIES,
     load_arithmetic,
+    load_broader,
     load_diverse,
+    make_broader_tasks,
     make_diverse_tasks,
     majority_vote_curve,
     majority_vote_outcomes,
@@ -156,6 +160,7 @@ def test_shipped_dataset_meets_the_bars():
 
 
 _DIVERSE = (resources.files("skadapt") / "data" / DIVERSE_FILE).is_file()
+_BROADER = (resources.files("skadapt") / "data" / BROADER_FILE).is_file()
 
 
 @pytest.mark.slow
@@ -167,6 +172,8 @@ _DIVERSE = (resources.files("skadapt") / "data" / DIVERSE_FILE).is_file()
         not _DIVERSE, reason="dataset not collected yet")),
     pytest.param("diverse", 2000, marks=pytest.mark.skipif(
         not _DIVERSE, reason="dataset not collected yet")),
+    pytest.param("broader", 800, marks=pytest.mark.skipif(
+        not _BROADER, reason="dataset not collected yet")),
 ])
 def test_shipped_dataset_regenerates(smollm2, name, start):
     """Resampling one batch (8 queries x 32 samples) with the stored settings
@@ -176,7 +183,8 @@ def test_shipped_dataset_regenerates(smollm2, name, start):
     from skadapt.sampling import sample_and_score
     from skadapt.verifiers import exact_numeric
 
-    load = load_diverse if name == "diverse" else load_arithmetic
+    load = {"arithmetic": load_arithmetic, "diverse": load_diverse,
+            "broader": load_broader}[name]
     data = load(return_completions=True)
     prov = data.provenance
     sampling = prov["sampling"]
@@ -200,7 +208,7 @@ def test_shipped_dataset_regenerates(smollm2, name, start):
     assert same.mean() >= 0.9, same.mean()
     np.testing.assert_allclose(res.rewards.mean(1), data.outcomes[rows].mean(1),
                                atol=0.15)
-    if name == "diverse":
+    if name != "arithmetic":
         # the per-sample evidence regenerates too, where the sample does
         np.testing.assert_allclose(res.mean_logprob[same],
                                    data.mean_logprob[rows][same], atol=1e-3)
@@ -309,3 +317,99 @@ def test_generator_still_makes_the_shipped_diverse_queries():
     np.testing.assert_array_equal(tasks["query"].to_numpy(), data.queries)
     np.testing.assert_array_equal(tasks["answer"].to_numpy(), data.reference)
     np.testing.assert_array_equal(tasks["template"].to_numpy(), data.template)
+
+
+def test_broader_tasks_are_new_kinds_in_every_template():
+    from skadapt.datasets import BROADER_FAMILIES, DIVERSE_FAMILIES, TEMPLATES
+
+    tasks = make_broader_tasks(1200, random_state=0)
+    assert len(BROADER_FAMILIES) >= 20
+    # none of them is a family of the other generators
+    assert not set(BROADER_FAMILIES) & (set(DIVERSE_FAMILIES) | set(FAMILIES))
+    assert set(tasks["family"]) == set(BROADER_FAMILIES)
+    assert set(tasks["template"]) == set(TEMPLATES)
+    assert tasks["query"].is_unique
+    assert tasks["query"].str.endswith(ANSWER_SUFFIX).all()
+    assert not set(tasks["query"]) & set(make_diverse_tasks(1200, random_state=0)["query"])
+    for family, (_, levels, templates) in BROADER_FAMILIES.items():
+        assert len(templates) >= 3 and len(levels) >= 2, family
+        sub = tasks[tasks["family"] == family]
+        assert set(sub["level"]) == set(levels), family
+        assert set(sub["template"]) == set(templates), family
+    assert make_broader_tasks(1200, random_state=0).equals(tasks)
+    assert not make_broader_tasks(50, random_state=1)["query"].equals(tasks["query"][:50])
+    only = make_broader_tasks(30, families=["gcd", "cube"], templates=["question"],
+                              random_state=0)
+    assert set(only["family"]) <= {"gcd", "cube"} and set(only["template"]) == {"question"}
+
+
+def _numbers(text):
+    return [int(x) for x in re.findall(r"\d+", text)]
+
+
+# family -> solver of the "question" and "instruction" templates (digits)
+_BROADER_SOLVERS = {
+    "gcd": lambda q: math.gcd(*_numbers(q)),
+    "cube": lambda q: _numbers(q)[0] ** 3,
+    "factorial": lambda q: math.factorial(_numbers(q)[0]),
+    "doubling": lambda q: 2 * _numbers(q)[0],
+    "percent": lambda q: _numbers(q)[0] * _numbers(q)[1] // 100,
+    "area": lambda q: _numbers(q)[0] * _numbers(q)[1],
+    "perimeter": lambda q: 4 * _numbers(q)[0],
+    "unit_price": lambda q: _numbers(q)[0] * _numbers(q)[1],
+    "count_between": lambda q: _numbers(q)[1] - _numbers(q)[0] - 1,
+    "next_multiple": lambda q: (_numbers(q)[1] // _numbers(q)[0] + 1) * _numbers(q)[0],
+    "reverse_digits": lambda q: int(str(_numbers(q)[0])[::-1]),
+    "digit_count": lambda q: len(str(_numbers(q)[0])),
+    "max_digit": lambda q: max(map(int, str(_numbers(q)[0]))),
+    "even_count": lambda q: sum(x % 2 == 0 for x in _numbers(q)),
+    "distinct_count": lambda q: len(set(_numbers(q))),
+    "list_range": lambda q: max(_numbers(q)) - min(_numbers(q)),
+    "average": lambda q: sum(_numbers(q)) // len(_numbers(q)),
+    "median": lambda q: sorted(_numbers(q))[len(_numbers(q)) // 2],
+    "clock_add": lambda q: (_numbers(q)[0] - 1 + _numbers(q)[-1]) % 12 + 1,
+    "word_count": lambda q: len(re.search(r"'(.+)'", q)[1].split()),
+}
+
+
+def test_broader_answers_are_right():
+    """Check answers with an independent solver on the templates with digits."""
+    tasks = make_broader_tasks(3000, templates=["question", "instruction"],
+                               random_state=3)
+    checked = Counter()
+    for query, answer, family, template in tasks[
+            ["query", "answer", "family", "template"]].itertuples(index=False):
+        if family not in _BROADER_SOLVERS:
+            continue
+        q = query[:-len(ANSWER_SUFFIX)]
+        if family == "next_multiple" and template == "question":
+            q = re.sub(r"multiple of (\d+) that is greater than (\d+)",
+                       r"\1 \2", q)
+        if family == "clock_add" and template == "instruction":
+            # "Add N hours to H o'clock on a 12-hour clock"
+            n, h = _numbers(q)[:2]
+            q = f"{h} {n}"
+        assert _BROADER_SOLVERS[family](q) == answer, query
+        checked[family] += 1
+    assert set(checked) == set(_BROADER_SOLVERS), set(_BROADER_SOLVERS) - set(checked)
+    # factorial and cube have few distinct queries (7 and 12 numbers per template)
+    assert min(checked.values()) >= 10, checked
+
+
+@pytest.mark.skipif(not _BROADER, reason="dataset not collected yet")
+def test_generator_still_makes_the_shipped_broader_queries():
+    from skadapt.datasets import train_test_split_labels
+
+    data = load_broader(as_frame=True)
+    seed = data.provenance["task_seed"]
+    tasks = make_broader_tasks(len(data.queries), random_state=seed)
+    np.testing.assert_array_equal(tasks["query"].to_numpy(), data.queries)
+    np.testing.assert_array_equal(tasks["answer"].to_numpy(), data.reference)
+    np.testing.assert_array_equal(tasks["template"].to_numpy(), data.template)
+    np.testing.assert_array_equal(
+        train_test_split_labels(tasks["family"].to_numpy(), random_state=seed),
+        data.split)
+    assert data.outcomes.shape == (len(data.queries), 32)
+    assert len(set(data.family)) == 23 and data.provenance["command"].startswith(
+        "skadapt collect --tasks broader")
+    assert np.isfinite(data.mean_logprob).all()

@@ -50,11 +50,12 @@ def configure(parser):
     from skadapt.cli import bounded_int, positive_int, seed
     from skadapt.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
 
-    parser.add_argument("--tasks", choices=("arithmetic", "diverse"),
+    parser.add_argument("--tasks", choices=("arithmetic", "diverse", "broader"),
                         default="arithmetic",
                         help="task generator: 'arithmetic' (6 families, the first "
-                             "shipped dataset) or 'diverse' (25 families x 4 "
-                             "phrasings, the second) (default: %(default)s)")
+                             "shipped dataset), 'diverse' (25 families x 4 "
+                             "phrasings, the second) or 'broader' (23 more "
+                             "families, the third) (default: %(default)s)")
     parser.add_argument("--part", default=None, metavar="I/N",
                         help="sample only part I of N (batch-aligned ranges of "
                              "queries) into OUTPUT/checkpoint.partIofN.jsonl, for "
@@ -146,6 +147,11 @@ def main(args):
                                      f"{exc.strerror or exc}") from None
     if args.tasks == "diverse":
         tasks = datasets.make_diverse_tasks(args.n_queries, random_state=args.seed)
+    elif args.tasks == "broader":
+        try:
+            tasks = datasets.make_broader_tasks(args.n_queries, random_state=args.seed)
+        except ValueError as exc:  # more queries than the families have
+            raise UsageError("--n-queries", str(exc)) from None
     else:
         tasks = datasets.make_arithmetic_tasks(args.n_queries, random_state=args.seed)
     ids = [f"q{i:05d}" for i in range(len(tasks))]
@@ -195,6 +201,10 @@ def main(args):
         description = ("SmolLM2-135M-Instruct answers to generated tasks of 25 "
                        "families in 4 phrasings "
                        "(skadapt.datasets.make_diverse_tasks)")
+    elif args.tasks == "broader":
+        description = ("SmolLM2-135M-Instruct answers to generated tasks of 23 "
+                       "families that the diverse dataset does not ask, in up to 4 "
+                       "phrasings (skadapt.datasets.make_broader_tasks)")
     paths = datasets.write_dataset(
         args.output, tasks, result, seed=args.seed, model_info=model_info,
         command=_command_line(args),
