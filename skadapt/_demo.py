@@ -173,13 +173,45 @@ class DemoResult:
     policies: dict = None
 
 
+def load_extra_data(extra_data, data):
+    """The extra training queries of the shift tables, checked against ``data``.
+
+    ``extra_data`` is ``"broader"`` (the shipped :func:`skadapt.datasets.load_broader`)
+    or a :class:`DemoData`. Its queries must have as many samples as ``data``'s,
+    and none of its families or queries may be one of ``data``'s (they would sit
+    on both sides of a leave-family-out split).
+    """
+    if isinstance(extra_data, str):
+        if extra_data != "broader":
+            raise ValueError(f"extra_data must be 'broader' or a DemoData, got "
+                             f"{extra_data!r}")
+        from skadapt.datasets import load_broader
+
+        extra = load_broader()
+        extra_data = DemoData(
+            queries=extra.queries, family=extra.family, outcomes=extra.outcomes,
+            answers=extra.answers, references=extra.reference.astype(float),
+            is_train=extra.train_mask, provenance=dict(extra.provenance),
+            template=extra.template, mean_logprob=extra.mean_logprob,
+            n_tokens=extra.n_tokens, name="broader")
+    if extra_data.outcomes.shape[1] != data.outcomes.shape[1]:
+        raise ValueError(f"the extra data has {extra_data.outcomes.shape[1]} samples per "
+                         f"query and the dataset {data.outcomes.shape[1]}; they must match")
+    shared = sorted(set(extra_data.family) & set(data.family))
+    if shared:
+        raise ValueError(f"the extra data shares families with the dataset: {shared[:5]}")
+    if set(extra_data.queries) & set(data.queries):
+        raise ValueError("the extra data repeats queries of the dataset")
+    return extra_data
+
+
 def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
              routing_k=5, fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
              graded_budgets=(1, 2, 4, 8), n_repeats=3, max_queries=None,
              model="smollm2", layer=-1, n_resamples=1000, random_state=0,
              data_path=None, dataset="arithmetic", shift=True, feedback=True,
              feedback_permutations=32, output_dir=None, plots=True, log=print,
-             verbose=0, data=None):
+             verbose=0, data=None, extra_data=None):
     """Run every step; write tables (and plots) to ``output_dir`` when given.
 
     ``log`` receives one line as each step starts or ends (``skadapt demo`` prints
@@ -188,6 +220,9 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
     :func:`load_demo_data` (``data_path``, ``max_queries`` and ``dataset`` are
     then ignored). The result's ``policies`` holds the fitted Pipelines whose
     budgets and routing decisions the best-of-k, routing and graded tables score.
+    ``extra_data``: ``"broader"`` (:func:`skadapt.datasets.load_broader`) or a
+    :class:`DemoData` of other task families, added to the training rows of every
+    shift-table fold and never scored; ``None`` (default) adds nothing.
     """
     timings = {}
     t0 = time.perf_counter()
@@ -297,9 +332,16 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
         t = time.perf_counter()
         log("shift: random split, leave-family-out"
             + (", leave-phrasing-out" if data.template is not None else ""))
+        extra = None
+        if extra_data is not None:
+            extra_data = load_extra_data(extra_data, data)
+            log(f"shift: featurizing {len(extra_data.queries)} extra training queries "
+                f"({len(set(extra_data.family))} {extra_data.name} families)")
+            extra = (featurize(extra_data.queries, model=model, layer=layer,
+                               verbose=verbose), extra_data.outcomes)
         shift_table = shift_experiment(features, data, budgets=budgets,
                                        n_resamples=n_resamples,
-                                       random_state=random_state)
+                                       random_state=random_state, extra=extra)
         timings["shift"] = time.perf_counter() - t
     feedback_table = None
     if feedback:
@@ -323,6 +365,9 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
               "routing_probe_report": route_report, "probe": probe,
               "model": model, "layer": layer, "dataset": data.name,
               "data_path": None if data_path is None else str(data_path),
+              "extra_data": None if extra_data is None or not shift else (
+                  extra_data.name, len(extra_data.queries),
+                  len(set(extra_data.family))),
               "n_resamples": n_resamples},
     )
     if output_dir is not None:

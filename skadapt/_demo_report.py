@@ -259,7 +259,7 @@ def format_report(result):
         lines.append("")
     if result.shift is not None:
         lines += _shift_lines(result.shift, n_resamples=n_resamples,
-                              n_samples=info["n_samples"])
+                              n_samples=info["n_samples"], extra=info.get("extra_data"))
     if result.feedback is not None:
         lines += _feedback_lines(result.feedback)
     t = result.timings
@@ -267,10 +267,17 @@ def format_report(result):
     return "\n".join(lines) + "\n"
 
 
-def _shift_lines(shift, *, n_resamples=1000, n_samples=32):
+def _shift_lines(shift, *, n_resamples=1000, n_samples=32, extra=None):
     half = n_samples // 2
     lines = ["### Under shift: every query predicted by a probe that never saw its group",
              ""]
+    if extra is not None:
+        name, n_extra, n_families = extra
+        source = "skadapt.datasets.load_broader" if name == "broader" else name
+        lines += _explain(
+            f"extra training data: every fold's probe also trains on {n_extra} queries "
+            f"of {n_families} other task families ({source}), which are never scored "
+            "(--extra-data).")
     lines += _explain(
         "random split: 3 shuffled folds; leave-family-out (leave-phrasing-out): 3 folds "
         "that each hold out whole task families (phrasing templates), so the probe "

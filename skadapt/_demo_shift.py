@@ -71,11 +71,14 @@ def repeat_over_splits(features, data, *, budgets, max_budget, n_repeats,
 
 
 def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=0,
-                     probe_factory=None):
+                     probe_factory=None, extra=None):
     """Random split, leave-family-out and (with templates) leave-phrasing-out tables.
 
     Each is :func:`skadapt.shift.shift_evaluation` of the demo's probe over all
-    queries (3 folds), scored on samples the allocation never saw.
+    queries (3 folds), scored on samples the allocation never saw. ``extra``:
+    ``(X_extra, R_extra)``, queries of other task families added to every fold's
+    training rows and never scored (``X_extra`` of
+    :func:`~skadapt.shift.shift_evaluation`).
     """
     from skadapt.shift import shift_evaluation
 
@@ -89,9 +92,11 @@ def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=
     budgets = [b for b in budgets if b <= n_score]
     tables = []
     for name, groups in groupings.items():
+        X_extra, R_extra = (None, None) if extra is None else extra
         table = shift_evaluation(probe_factory(), features, data.outcomes, groups=groups,
                                  budgets=budgets, n_resamples=n_resamples,
-                                 random_state=random_state)
+                                 random_state=random_state, X_extra=X_extra,
+                                 R_extra=R_extra)
         tables.append(table.assign(split=name))
     return pd.concat(tables, ignore_index=True)
 

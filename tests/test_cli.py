@@ -93,6 +93,8 @@ BAD = [
     ("demo --output FILE", "--output"),
     ("demo --output UNDER_FILE", "--output"),
     ("demo --output EARLIER", "--output"),
+    ("demo --extra-data nope", "--extra-data"),
+    ("demo --extra-data broader --no-shift", "--extra-data"),
     # collect (validated before the model loads)
     ("collect --n-queries 0", "--n-queries"),
     ("collect --n-samples 0", "--n-samples"),

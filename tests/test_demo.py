@@ -429,3 +429,66 @@ def test_report_shift_tables_give_the_interval_over_groups_where_there_are_group
     assert "| over groups |" in family_part.splitlines()[2]
     assert "| [-0.021, +0.087] |" in family_part
     assert "resampling whole families" in report
+
+
+def _demo_data(families, n=60, m=8, seed=0, name="extra"):
+    from skadapt._demo import DemoData
+
+    rng = np.random.default_rng(seed)
+    family = np.array([families[i % len(families)] for i in range(n)], dtype=object)
+    lam = rng.beta(0.5, 1.0, size=n)
+    return DemoData(queries=np.array([f"{name} query {i}" for i in range(n)], dtype=object),
+                    family=family,
+                    outcomes=(rng.uniform(size=(n, m)) < lam[:, None]).astype(float),
+                    answers=np.zeros((n, m)), references=np.zeros(n),
+                    is_train=np.arange(n) % 4 != 0, name=name)
+
+
+def test_load_extra_data_refuses_what_would_leak_or_not_fit():
+    from skadapt._demo import load_extra_data
+
+    data = _demo_data(["a", "b", "c"], name="main")
+    extra = _demo_data(["x", "y"], n=20)
+    assert load_extra_data(extra, data) is extra
+    with pytest.raises(ValueError, match="the extra data has 4 samples per query and the "
+                                         "dataset 8"):
+        load_extra_data(_demo_data(["x"], m=4), data)
+    with pytest.raises(ValueError, match=r"shares families with the dataset: \['b'\]"):
+        load_extra_data(_demo_data(["x", "b"]), data)
+    with pytest.raises(ValueError, match="repeats queries of the dataset"):
+        load_extra_data(_demo_data(["x"], name="main"), data)
+    with pytest.raises(ValueError, match="extra_data must be 'broader' or a DemoData, "
+                                         "got 'wider'"):
+        load_extra_data("wider", data)
+
+
+def test_shift_experiment_trains_every_fold_on_the_extra_rows(monkeypatch):
+    """The extra queries go to shift_evaluation on every split and are never scored."""
+    import skadapt.shift
+    from skadapt._demo import shift_experiment
+
+    rng = np.random.default_rng(1)
+    data = _demo_data(["a", "b", "c"], n=90, m=8, name="main")
+    extra = _demo_data(["x", "y"], n=30, m=8)
+    X, X_extra = rng.normal(size=(90, 3)), rng.normal(size=(30, 3))
+    calls = []
+    real = skadapt.shift.shift_evaluation
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skadapt.shift, "shift_evaluation", spy)
+    probe = lambda: FunctionTransformer(lambda Z: np.clip(  # noqa: E731
+        np.repeat(0.3 + 0.1 * np.tanh(Z[:, :1]), 4, axis=1) * 0.5 ** np.arange(4), 0, 1))
+    with_extra = shift_experiment(X, data, budgets=[1, 2], n_resamples=20,
+                                  probe_factory=probe, extra=(X_extra, extra.outcomes))
+    without = shift_experiment(X, data, budgets=[1, 2], n_resamples=20,
+                               probe_factory=probe)
+    assert len(calls) == 4
+    for kwargs in calls[:2]:
+        assert kwargs["X_extra"] is X_extra and kwargs["R_extra"] is extra.outcomes
+    assert all(kwargs["X_extra"] is None for kwargs in calls[2:])
+    # the scored queries are the dataset's only: uniform and the oracle do not move
+    for column in ("uniform", "split_oracle"):
+        np.testing.assert_allclose(with_extra[column], without[column])

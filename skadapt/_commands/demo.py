@@ -37,6 +37,11 @@ def configure(parser):
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="a dataset written by `skadapt collect` (the --dataset kind; "
                              "default: the shipped copy)")
+    parser.add_argument("--extra-data", choices=["none", "broader"], default="none",
+                        help="extra training queries for the shift tables: 'broader' "
+                             "adds the shipped dataset of 23 other task families "
+                             "(skadapt.datasets.load_broader) to every fold's training "
+                             "rows, never scored (default: %(default)s)")
     parser.add_argument("--no-shift", action="store_true",
                         help="skip the leave-group-out tables")
     parser.add_argument("--no-feedback", action="store_true",
@@ -104,17 +109,28 @@ def _validate(args):
     if args.max_queries is not None and args.max_queries < n_queries:
         data = load_demo_data(args.data, max_queries=args.max_queries,
                               random_state=args.seed, dataset=args.dataset)
+    extra = None
+    if args.extra_data != "none":
+        from skadapt._demo import load_extra_data
+
+        if args.no_shift:
+            raise UsageError("--extra-data", "only changes the shift tables, which "
+                                             "--no-shift skips; drop one of the two")
+        try:
+            extra = load_extra_data(args.extra_data, data)
+        except ValueError as exc:
+            raise UsageError("--extra-data", f"{args.extra_data}: {exc}") from None
     from skadapt._lm import smollm2_location
 
     smollm2_location()  # the model is installed (a FileNotFoundError saying how if not)
-    return data
+    return data, extra
 
 
 def main(args):
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    data = _validate(args)
+    data, extra = _validate(args)
     from skadapt._demo import format_report, run_demo
 
     def progress(line):
@@ -126,7 +142,7 @@ def main(args):
         data=data, shift=not args.no_shift, feedback=not args.no_feedback,
         output_dir=args.output, plots=not args.no_plots,
         log=(lambda line: None) if args.quiet else progress,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else 1, extra_data=extra,
     )
     print()
     print(format_report(result))
