@@ -492,3 +492,18 @@ def test_shift_experiment_trains_every_fold_on_the_extra_rows(monkeypatch):
     # the scored queries are the dataset's only: uniform and the oracle do not move
     for column in ("uniform", "split_oracle"):
         np.testing.assert_allclose(with_extra[column], without[column])
+
+
+def test_report_says_when_the_shift_folds_trained_on_extra_data(small_result):
+    from skadapt._demo import format_report
+
+    result, _, _ = small_result
+    assert "extra training data" not in format_report(result)
+    result.info["extra_data"] = ("broader", 1600, 23)
+    report = format_report(result)
+    line = next(line for line in report.splitlines() if "extra training data" in line)
+    assert "1600 queries of 23 other task families (skadapt.datasets.load_broader)" in line
+    assert "100 nearest training queries" in line
+    # it comes with the shift tables, before the first of them
+    assert report.index(line) > report.index("### Under shift")
+    assert report.index(line) < report.index("**random split**")
