@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skadapt._demo_shift import EXTRA_DATA_NEIGHBOURS, feedback_savings
+from skadapt._demo_shift import feedback_savings
 
 # What write_outputs may write into the output folder (``skadapt demo`` refuses
 # a folder holding any of them unless --overwrite).
@@ -277,8 +277,7 @@ def _shift_lines(shift, *, n_resamples=1000, n_samples=32, extra=None):
         lines += _explain(
             f"extra training data: every fold's probe also trains on {n_extra} queries "
             f"of {n_families} other task families ({source}), which are never scored "
-            f"(--extra-data), and averages the curves of its {EXTRA_DATA_NEIGHBOURS} "
-            "nearest training queries instead of 25.")
+            "(--extra-data).")
     lines += _explain(
         "random split: 3 shuffled folds; leave-family-out (leave-phrasing-out): 3 folds "
         "that each hold out whole task families (phrasing templates), so the probe "

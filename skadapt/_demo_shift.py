@@ -70,14 +70,6 @@ def repeat_over_splits(features, data, *, budgets, max_budget, n_repeats,
     return pd.DataFrame(rows)
 
 
-# With extra training queries of other families the demo's probe averages the curves of
-# this many nearest training queries instead of the default 25: with 25, the extra
-# rows crowd the neighbours of a small dataset's queries (the arithmetic dataset's
-# leave-family-out transfer fell to 42% of the split oracle's gain at B = 4), with 100
-# they did no harm on either shipped dataset (benchmarks/broader_supervision.py).
-EXTRA_DATA_NEIGHBOURS = 100
-
-
 def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=0,
                      probe_factory=None, extra=None):
     """Random split, leave-family-out and (with templates) leave-phrasing-out tables.
@@ -86,16 +78,14 @@ def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=
     queries (3 folds), scored on samples the allocation never saw. ``extra``:
     ``(X_extra, R_extra)``, queries of other task families added to every fold's
     training rows and never scored (``X_extra`` of
-    :func:`~skadapt.shift.shift_evaluation`); the default probe then averages
-    :data:`EXTRA_DATA_NEIGHBOURS` neighbours' curves.
+    :func:`~skadapt.shift.shift_evaluation`).
     """
     from skadapt.shift import shift_evaluation
 
     n_score = data.outcomes.shape[1] - data.outcomes.shape[1] // 2
     # curves up to the scoring samples' count: the most one query can be given
-    params = {} if extra is None else {"neighbor_curves": EXTRA_DATA_NEIGHBOURS}
     probe_factory = probe_factory or (
-        lambda: default_probe(random_state, max_budget=n_score, **params))
+        lambda: default_probe(random_state, max_budget=n_score))
     groupings = {"random split": None, "leave-family-out": data.family}
     if data.template is not None:
         groupings["leave-phrasing-out"] = data.template
