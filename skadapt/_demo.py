@@ -338,7 +338,7 @@ def run_demo(*, probe="mlp", budgets=(1, 2, 4, 8, 16), max_budget=None,
             log(f"shift: featurizing {len(extra_data.queries)} extra training queries "
                 f"({len(set(extra_data.family))} {extra_data.name} families)")
             extra = (featurize(extra_data.queries, model=model, layer=layer,
-                               verbose=verbose), extra_data.outcomes)
+                               verbose=verbose), extra_data)
         shift_table = shift_experiment(features, data, budgets=budgets,
                                        n_resamples=n_resamples,
                                        random_state=random_state, extra=extra)

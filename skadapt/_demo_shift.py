@@ -76,9 +76,11 @@ def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=
 
     Each is :func:`skadapt.shift.shift_evaluation` of the demo's probe over all
     queries (3 folds), scored on samples the allocation never saw. ``extra``:
-    ``(X_extra, R_extra)``, queries of other task families added to every fold's
-    training rows and never scored (``X_extra`` of
-    :func:`~skadapt.shift.shift_evaluation`).
+    ``(X_extra, extra_data)``, the features and the :class:`~skadapt._demo.DemoData`
+    of queries of other task families, added to every fold's training rows and
+    never scored (``X_extra`` of :func:`~skadapt.shift.shift_evaluation`); a fold
+    leaves out those of the groups it holds out (``extra_split_groups``: their
+    phrasings, leave-phrasing-out).
     """
     from skadapt.shift import shift_evaluation
 
@@ -86,17 +88,27 @@ def shift_experiment(features, data, *, budgets, n_resamples=1000, random_state=
     # curves up to the scoring samples' count: the most one query can be given
     probe_factory = probe_factory or (
         lambda: default_probe(random_state, max_budget=n_score))
-    groupings = {"random split": None, "leave-family-out": data.family}
+    # (groups, the extra queries' labels in them)
+    groupings = {"random split": (None, None),
+                 "leave-family-out": (data.family, "family")}
     if data.template is not None:
-        groupings["leave-phrasing-out"] = data.template
+        groupings["leave-phrasing-out"] = (data.template, "template")
     budgets = [b for b in budgets if b <= n_score]
     tables = []
-    for name, groups in groupings.items():
-        X_extra, R_extra = (None, None) if extra is None else extra
+    for name, (groups, label) in groupings.items():
+        kwargs = {}
+        if extra is not None:
+            X_extra, extra_data = extra
+            kwargs = {"X_extra": X_extra, "R_extra": extra_data.outcomes}
+            if label is not None:
+                split = getattr(extra_data, label)
+                if split is None:
+                    raise ValueError(f"the extra data has no {label} column, which "
+                                     f"{name} needs")
+                kwargs["extra_split_groups"] = split
         table = shift_evaluation(probe_factory(), features, data.outcomes, groups=groups,
                                  budgets=budgets, n_resamples=n_resamples,
-                                 random_state=random_state, X_extra=X_extra,
-                                 R_extra=R_extra)
+                                 random_state=random_state, **kwargs)
         tables.append(table.assign(split=name))
     return pd.concat(tables, ignore_index=True)
 

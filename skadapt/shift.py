@@ -168,11 +168,13 @@ def _kind_of(pred):
 
 
 def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
-                      min_budget, n_bins, fit_groups=None, extra=None):
+                      min_budget, n_bins, fit_groups=None, extra=None, groups=None,
+                      extra_split=None):
     """Out-of-fold predictions, and the offline policy's budgets fitted per fold.
 
     ``extra``: ``(X_extra, R_extra_fit, extra_groups)`` added to every fold's
-    training rows (never predicted, never scored).
+    training rows (never predicted, never scored), except, with ``extra_split``
+    (their labels in ``groups``), the rows of the groups a fold holds out.
     """
     from sklearn.base import clone
 
@@ -186,10 +188,13 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
         X_train, R_train = X[train], R_fit[train]
         train_groups = None if fit_groups is None else fit_groups[train]
         if extra is not None:
-            X_train = np.concatenate([X_train, extra[0]])
-            R_train = np.concatenate([R_train, extra[1]])
+            keep = slice(None)
+            if extra_split is not None:
+                keep = ~np.isin(extra_split, groups[test])
+            X_train = np.concatenate([X_train, extra[0][keep]])
+            R_train = np.concatenate([R_train, extra[1][keep]])
             if train_groups is not None:
-                train_groups = np.concatenate([train_groups, extra[2]])
+                train_groups = np.concatenate([train_groups, extra[2][keep]])
         kwargs = {} if train_groups is None else {"groups": train_groups}
         if offline_budgets:
             # cross-fitted predictions on the training rows feed the offline policy
@@ -248,7 +253,8 @@ def _check_extra(X_extra, R_extra, extra_groups, X, R, fit_groups, n_allocate):
 def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 8, 16),
                      n_allocate=None, min_budget=0, offline=True, n_bins=10,
                      n_resamples=1000, confidence=0.95, random_state=0, fit_groups=None,
-                     X_extra=None, R_extra=None, extra_groups=None):
+                     X_extra=None, R_extra=None, extra_groups=None,
+                     extra_split_groups=None):
     """Allocation quality of a probe on queries from groups it never saw.
 
     Every query gets a prediction from a probe fitted on the other folds
@@ -312,6 +318,12 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     extra_groups : array-like of shape (n_extra,), default=None
         Their groups, passed with ``fit_groups`` (required when both ``fit_groups``
         and ``X_extra`` are given).
+    extra_split_groups : array-like of shape (n_extra,), default=None
+        Their labels in ``groups`` (needs ``groups``): each fold leaves out of its
+        training rows the extra queries of the groups it holds out. Use it when the
+        extra queries share the grouping being held out: with leave-phrasing-out
+        and extra queries asked in the same phrasings, a probe trained on them would
+        otherwise see the held-out phrasing.
 
     Returns
     -------
@@ -368,6 +380,16 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     max_budget = R_score.shape[1]
     extra = _check_extra(X_extra, R_extra, extra_groups, X, R, fit_groups,
                          R_allocate.shape[1])
+    if extra_split_groups is not None:
+        if extra is None:
+            raise ValueError("extra_split_groups is given without X_extra and R_extra")
+        if groups is None:
+            raise ValueError("extra_split_groups needs groups: it says which extra "
+                             "queries belong to the groups each fold holds out")
+        extra_split_groups = np.asarray(extra_split_groups)
+        if extra_split_groups.shape != (len(extra[0]),):
+            raise ValueError(f"extra_split_groups must have shape ({len(extra[0])},), "
+                             f"got {extra_split_groups.shape}")
     from skadapt._validation import check_nonnegative_int, check_positive_int
 
     if isinstance(budgets, str) or np.ndim(budgets) != 1:
@@ -385,7 +407,8 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
     pred, offline_budgets = _fold_predictions(
         probe, X, R_allocate, folds, offline=offline, budgets=budgets,
         max_budget=max_budget, min_budget=min_budget, n_bins=n_bins,
-        fit_groups=fit_groups, extra=extra)
+        fit_groups=fit_groups, extra=extra, groups=groups,
+        extra_split=extra_split_groups)
     kind = _kind_of(pred)
     if kind == "marginal" and pred.shape[1] < max_budget:
         raise ValueError(f"the probe's curves have {pred.shape[1]} columns; need "

@@ -481,14 +481,21 @@ def test_shift_experiment_trains_every_fold_on_the_extra_rows(monkeypatch):
     monkeypatch.setattr(skadapt.shift, "shift_evaluation", spy)
     probe = lambda: FunctionTransformer(lambda Z: np.clip(  # noqa: E731
         np.repeat(0.3 + 0.1 * np.tanh(Z[:, :1]), 4, axis=1) * 0.5 ** np.arange(4), 0, 1))
+    data.template = np.resize(np.array(["q", "w", "c"], dtype=object), 90)
+    extra.template = np.resize(np.array(["w", "q", "i"], dtype=object), 30)
     with_extra = shift_experiment(X, data, budgets=[1, 2], n_resamples=20,
-                                  probe_factory=probe, extra=(X_extra, extra.outcomes))
+                                  probe_factory=probe, extra=(X_extra, extra))
     without = shift_experiment(X, data, budgets=[1, 2], n_resamples=20,
                                probe_factory=probe)
-    assert len(calls) == 4
-    for kwargs in calls[:2]:
+    assert len(calls) == 6
+    for kwargs in calls[:3]:
         assert kwargs["X_extra"] is X_extra and kwargs["R_extra"] is extra.outcomes
-    assert all(kwargs["X_extra"] is None for kwargs in calls[2:])
+    # random split: nothing held out; leave-family-out and leave-phrasing-out: a fold
+    # leaves out the extra queries of the groups it holds out
+    assert "extra_split_groups" not in calls[0]
+    assert calls[1]["extra_split_groups"] is extra.family
+    assert calls[2]["extra_split_groups"] is extra.template
+    assert all("X_extra" not in kwargs for kwargs in calls[3:])
     # the scored queries are the dataset's only: uniform and the oracle do not move
     for column in ("uniform", "split_oracle"):
         np.testing.assert_allclose(with_extra[column], without[column])

@@ -233,11 +233,51 @@ def test_shift_evaluation_trains_every_fold_on_the_extra_queries_too():
       "extra_groups": np.zeros(4)}, "only used with fit_groups"),
     ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 16)), "fit_groups": "groups",
       "extra_groups": np.zeros(3)}, r"extra_groups must have shape \(4,\)"),
+    ({"extra_split_groups": np.zeros(4)}, "extra_split_groups is given without X_extra"),
+    ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 16)),
+      "extra_split_groups": np.zeros(3)}, r"extra_split_groups must have shape \(4,\)"),
+    ({"X_extra": np.zeros((4, 5)), "R_extra": np.zeros((4, 16)), "groups": None,
+      "extra_split_groups": np.zeros(4)}, "extra_split_groups needs groups"),
 ])
 def test_shift_evaluation_extra_query_errors(kwargs, match):
     X, R, groups = _grouped_data(1, 20)
     if kwargs.get("fit_groups") == "groups":
         kwargs = {**kwargs, "fit_groups": groups}
+    kwargs = {"groups": groups, **kwargs}
     with pytest.raises(ValueError, match=match):
-        shift_evaluation(SuccessProbClassifier(max_iter=5), X, R, groups=groups,
-                         budgets=[1], **kwargs)
+        shift_evaluation(SuccessProbClassifier(max_iter=5), X, R, budgets=[1], **kwargs)
+
+
+def test_shift_evaluation_leaves_out_the_extra_queries_of_held_out_groups():
+    """With extra_split_groups, a fold never trains on extra queries of a group it
+    holds out (leave-phrasing-out with extra queries in the same phrasings)."""
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    X, R, groups = _grouped_data(0, 20)
+    rng = np.random.default_rng(5)
+    split = np.resize(np.arange(6), 600)  # the extra queries' groups, 100 each
+    X_extra = np.column_stack([rng.normal(size=(600, 4)), 100.0 + split])
+    R_extra = (rng.uniform(size=(600, 16)) < 0.3).astype(float)
+    seen = []
+
+    class Records(TransformerMixin, BaseEstimator):
+        def fit(self, X, R):
+            self.extra_groups_ = sorted(set((X[X[:, 4] >= 100, 4] - 100).astype(int)))
+            seen.append((len(X), self.extra_groups_))
+            return self
+
+        def transform(self, X):
+            return np.full((len(X), 1), 0.3 + 0.01 * len(self.extra_groups_))
+
+    shift_evaluation(Records(), X, R, groups=groups, budgets=[1], offline=False,
+                     n_resamples=20, X_extra=X_extra, R_extra=R_extra,
+                     extra_split_groups=split)
+    held_out = [sorted(set(groups[test])) for _, test in leave_group_out(groups, n_splits=3)]
+    assert [n for n, _ in seen] == [80 + 400] * 3
+    for (_, trained), out in zip(seen, held_out):
+        assert trained == sorted(set(range(6)) - set(out))
+    # without it every fold trains on all 600
+    seen.clear()
+    shift_evaluation(Records(), X, R, groups=groups, budgets=[1], offline=False,
+                     n_resamples=20, X_extra=X_extra, R_extra=R_extra)
+    assert [n for n, _ in seen] == [680] * 3
