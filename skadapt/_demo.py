@@ -178,8 +178,9 @@ def load_extra_data(extra_data, data):
 
     ``extra_data`` is ``"broader"`` (the shipped :func:`skadapt.datasets.load_broader`)
     or a :class:`DemoData`. Its queries must have as many samples as ``data``'s,
-    and none of its families or queries may be one of ``data``'s (they would sit
-    on both sides of a leave-family-out split).
+    none of its families or queries may be one of ``data``'s (they would sit on
+    both sides of a leave-family-out split), and it needs templates when ``data``
+    has them (leave-phrasing-out leaves out the held-out phrasings' extra queries).
     """
     if isinstance(extra_data, str):
         if extra_data != "broader":
@@ -202,6 +203,9 @@ def load_extra_data(extra_data, data):
         raise ValueError(f"the extra data shares families with the dataset: {shared[:5]}")
     if set(extra_data.queries) & set(data.queries):
         raise ValueError("the extra data repeats queries of the dataset")
+    if data.template is not None and extra_data.template is None:
+        raise ValueError("the dataset has phrasing templates and the extra data none: "
+                         "leave-phrasing-out must know which extra queries to leave out")
     return extra_data
 
 

@@ -460,6 +460,12 @@ def test_load_extra_data_refuses_what_would_leak_or_not_fit():
     with pytest.raises(ValueError, match="extra_data must be 'broader' or a DemoData, "
                                          "got 'wider'"):
         load_extra_data("wider", data)
+    data.template = np.resize(np.array(["q", "w"], dtype=object), 60)
+    with pytest.raises(ValueError, match="the dataset has phrasing templates and the "
+                                         "extra data none"):
+        load_extra_data(extra, data)
+    extra.template = np.resize(np.array(["q", "i"], dtype=object), 20)
+    assert load_extra_data(extra, data) is extra
 
 
 def test_shift_experiment_trains_every_fold_on_the_extra_rows(monkeypatch):
