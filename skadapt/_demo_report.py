@@ -277,8 +277,9 @@ def _shift_lines(shift, *, n_resamples=1000, n_samples=32, extra=None):
         lines += _explain(
             f"extra training data: every fold's probe also trains on {n_extra} queries "
             f"of {n_families} other task families ({source}), which are never scored "
-            "(--extra-data); leave-phrasing-out, a fold leaves out those asked in the "
-            "phrasings it holds out.")
+            "(--extra-data; --extra-data none trains on the dataset alone); "
+            "leave-phrasing-out, a fold leaves out those asked in the phrasings it "
+            "holds out.")
     lines += _explain(
         "random split: 3 shuffled folds; leave-family-out (leave-phrasing-out): 3 folds "
         "that each hold out whole task families (phrasing templates), so the probe "

@@ -276,3 +276,42 @@ def test_demo_shows_progress_by_default_and_never_overwrites(tmp_path, monkeypat
     assert cli.main([*argv, "--overwrite", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
     assert seen == [1, 0]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--dataset", "diverse"], "broader"),  # auto: the diverse tables get the extras
+    (["--dataset", "diverse", "--extra-data", "none"], None),
+    (["--dataset", "diverse", "--no-shift"], None),  # auto, no shift tables: nothing
+    ([], None),  # auto, arithmetic: nothing
+    (["--extra-data", "broader"], "broader"),
+])
+def test_extra_data_auto_adds_the_broader_families_to_the_diverse_tables_only(
+        argv, expected, tmp_path, monkeypatch):
+    from skadapt._commands import demo
+
+    monkeypatch.setattr(skadapt._lm, "smollm2_location", lambda: ("folder", "file"))
+    args = cli.build_parser().parse_args(["demo", "--output", str(tmp_path / "out"),
+                                          *argv])
+    data, extra = demo._validate(args)
+    assert (None if extra is None else extra.name) == expected
+    if extra is not None:
+        assert len(extra.queries) == 1600 and not set(extra.family) & set(data.family)
+
+
+def test_extra_data_auto_says_why_it_adds_nothing_to_data_it_does_not_fit(
+        tmp_path, monkeypatch, capsys):
+    from skadapt._commands import demo
+
+    monkeypatch.setattr(skadapt._lm, "smollm2_location", lambda: ("folder", "file"))
+    args = cli.build_parser().parse_args(["demo", "--dataset", "diverse",
+                                          "--output", str(tmp_path / "out")])
+    data = skadapt._demo.load_demo_data(dataset="diverse")
+    data = skadapt._demo.DemoData(**{**data.__dict__, "outcomes": data.outcomes[:, :16]})
+    assert demo._extra_data(args, data) is None
+    err = capsys.readouterr().err
+    assert err == ("[skadapt demo] --extra-data auto: not adding the broader data: the "
+                   "extra data has 32 samples per query and the dataset 16; they must "
+                   "match\n")
+    args.extra_data = "broader"
+    with pytest.raises(cli.UsageError, match="32 samples per query"):
+        demo._extra_data(args, data)

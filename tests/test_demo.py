@@ -516,6 +516,7 @@ def test_report_says_when_the_shift_folds_trained_on_extra_data(small_result):
     report = format_report(result)
     line = next(line for line in report.splitlines() if "extra training data" in line)
     assert "1600 queries of 23 other task families (skadapt.datasets.load_broader)" in line
+    assert "--extra-data none trains on the dataset alone" in line
     # it comes with the shift tables, before the first of them
     assert report.index(line) > report.index("### Under shift")
     assert report.index(line) < report.index("**random split**")

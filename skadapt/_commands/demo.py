@@ -37,11 +37,13 @@ def configure(parser):
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="a dataset written by `skadapt collect` (the --dataset kind; "
                              "default: the shipped copy)")
-    parser.add_argument("--extra-data", choices=["none", "broader"], default="none",
-                        help="extra training queries for the shift tables: 'broader' "
-                             "adds the shipped dataset of 23 other task families "
+    parser.add_argument("--extra-data", choices=["auto", "none", "broader"], default="auto",
+                        help="extra training queries for the shift tables, never scored: "
+                             "'broader' adds the shipped dataset of 23 other task families "
                              "(skadapt.datasets.load_broader) to every fold's training "
-                             "rows, never scored (default: %(default)s)")
+                             "rows; 'auto' adds it to the diverse dataset's tables, which "
+                             "share its four phrasings, and nothing to the arithmetic "
+                             "dataset's (default: %(default)s)")
     parser.add_argument("--no-shift", action="store_true",
                         help="skip the leave-group-out tables")
     parser.add_argument("--no-feedback", action="store_true",
@@ -109,21 +111,45 @@ def _validate(args):
     if args.max_queries is not None and args.max_queries < n_queries:
         data = load_demo_data(args.data, max_queries=args.max_queries,
                               random_state=args.seed, dataset=args.dataset)
-    extra = None
-    if args.extra_data != "none":
-        from skadapt._demo import load_extra_data
-
-        if args.no_shift:
-            raise UsageError("--extra-data", "only changes the shift tables, which "
-                                             "--no-shift skips; drop one of the two")
-        try:
-            extra = load_extra_data(args.extra_data, data)
-        except ValueError as exc:
-            raise UsageError("--extra-data", f"{args.extra_data}: {exc}") from None
+    extra = _extra_data(args, data)
     from skadapt._lm import smollm2_location
 
     smollm2_location()  # the model is installed (a FileNotFoundError saying how if not)
     return data, extra
+
+
+def _extra_data(args, data):
+    """The extra training data --extra-data asks for (None for none).
+
+    'auto' is 'broader' for the diverse dataset when the shift tables run (the broader
+    families were collected in the diverse dataset's four phrasings, as its broader
+    supervision) and 'none' otherwise; where the broader data does not fit a --data
+    file (another sample count, shared families), 'auto' says so and adds nothing.
+    """
+    from skadapt._demo import load_extra_data
+    from skadapt.cli import UsageError
+
+    choice = args.extra_data
+    if choice == "auto":
+        choice = "broader" if args.dataset == "diverse" and not args.no_shift else "none"
+        if choice == "none":
+            return None
+        try:
+            return load_extra_data(choice, data)
+        except ValueError as exc:
+            if not args.quiet:
+                print(f"[skadapt demo] --extra-data auto: not adding the broader data: "
+                      f"{exc}", file=sys.stderr, flush=True)
+            return None
+    if choice == "none":
+        return None
+    if args.no_shift:
+        raise UsageError("--extra-data", "only changes the shift tables, which "
+                                         "--no-shift skips; drop one of the two")
+    try:
+        return load_extra_data(choice, data)
+    except ValueError as exc:
+        raise UsageError("--extra-data", f"{choice}: {exc}") from None
 
 
 def main(args):
