@@ -173,11 +173,31 @@ class DemoResult:
     policies: dict = None
 
 
+# provenance entries that must agree between a dataset and its extra training data (an
+# entry either one lacks is not compared): the same model, prompt, decoding and verifier
+_SAME_SAMPLING = (("model_sha256",), ("prompt_template",), ("answer_suffix",),
+                  ("sampling", "temperature"), ("sampling", "top_p"),
+                  ("sampling", "max_new_tokens"), ("sampling", "stop_strings"),
+                  ("verifier",))
+
+
+def _provenance_value(provenance, path):
+    for key in path:
+        if not isinstance(provenance, dict) or key not in provenance:
+            return None
+        provenance = provenance[key]
+    if path == ("verifier",):  # its name; older files do not list its defaults
+        provenance = str(provenance).split("[")[0]
+    return provenance
+
+
 def load_extra_data(extra_data, data):
     """The extra training queries of the shift tables, checked against ``data``.
 
     ``extra_data`` is ``"broader"`` (the shipped :func:`skadapt.datasets.load_broader`)
-    or a :class:`DemoData`. Its queries must have as many samples as ``data``'s,
+    or a :class:`DemoData`. Its outcomes must come from the same model, prompt,
+    decoding settings and verifier as ``data``'s (where both provenances say), its
+    queries must have as many samples as ``data``'s,
     none of its families or queries may be one of ``data``'s (they would sit on
     both sides of a leave-family-out split), and it needs templates when ``data``
     has them (leave-phrasing-out leaves out the held-out phrasings' extra queries).
@@ -195,6 +215,13 @@ def load_extra_data(extra_data, data):
             is_train=extra.train_mask, provenance=dict(extra.provenance),
             template=extra.template, mean_logprob=extra.mean_logprob,
             n_tokens=extra.n_tokens, name="broader")
+    for path in _SAME_SAMPLING:
+        ours, theirs = _provenance_value(data.provenance, path), _provenance_value(
+            extra_data.provenance, path)
+        if ours is not None and theirs is not None and ours != theirs:
+            raise ValueError(f"the extra data was sampled with {'.'.join(path)}={theirs!r} "
+                             f"and the dataset with {ours!r}: their outcomes do not "
+                             "measure the same thing")
     if extra_data.outcomes.shape[1] != data.outcomes.shape[1]:
         raise ValueError(f"the extra data has {extra_data.outcomes.shape[1]} samples per "
                          f"query and the dataset {data.outcomes.shape[1]}; they must match")

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
@@ -466,6 +468,39 @@ def test_load_extra_data_refuses_what_would_leak_or_not_fit():
         load_extra_data(extra, data)
     extra.template = np.resize(np.array(["q", "i"], dtype=object), 20)
     assert load_extra_data(extra, data) is extra
+
+
+@pytest.mark.parametrize("ours, theirs, named", [
+    ({"model_sha256": "aa"}, {"model_sha256": "bb"}, "model_sha256='bb'"),
+    ({"sampling": {"temperature": 0.7}}, {"sampling": {"temperature": 1.0}},
+     "sampling.temperature=1.0"),
+    ({"answer_suffix": " Answer with just the number."}, {"answer_suffix": ""},
+     "answer_suffix=''"),
+    ({"verifier": "skadapt.verifiers.exact_numeric"},
+     {"verifier": "skadapt.verifiers.graded_reward"}, "verifier="),
+])
+def test_load_extra_data_refuses_outcomes_of_another_model_or_sampling(ours, theirs, named):
+    from skadapt._demo import load_extra_data
+
+    data, extra = _demo_data(["a", "b"], name="main"), _demo_data(["x"], n=20)
+    data.provenance, extra.provenance = ours, theirs
+    with pytest.raises(ValueError, match=re.escape(f"the extra data was sampled with {named}")):
+        load_extra_data(extra, data)
+    # an entry that only one side records is not compared; a verifier's listed
+    # defaults (newer files) are not a difference
+    extra.provenance = {}
+    assert load_extra_data(extra, data) is extra
+    data.provenance = {"verifier": "skadapt.verifiers.exact_numeric"}
+    extra.provenance = {"verifier": "skadapt.verifiers.exact_numeric[defaults: abs_tol=1e-09]"}
+    assert load_extra_data(extra, data) is extra
+
+
+def test_the_shipped_datasets_fit_the_broader_data():
+    """Same model, prompt, decoding and verifier: the demo's --extra-data broader is allowed."""
+    from skadapt._demo import load_demo_data, load_extra_data
+
+    for dataset in ("arithmetic", "diverse"):
+        assert load_extra_data("broader", load_demo_data(dataset=dataset)).name == "broader"
 
 
 def test_shift_experiment_trains_every_fold_on_the_extra_rows(monkeypatch):
