@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -136,6 +136,22 @@ def load_demo_data(path=None, max_queries=None, random_state=0, dataset="arithme
         n_tokens=data.n_tokens[keep],
         name=dataset,
     )
+
+
+def stratified_subset(data, size, random_state=0):
+    """``size`` of the queries of ``data`` (a :class:`DemoData`), stratified by family."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(data.queries)
+    if size >= n:
+        return data
+    keep, _ = train_test_split(np.arange(n), train_size=int(size),
+                               random_state=random_state, stratify=data.family)
+    keep = np.sort(keep)
+    per_query = {f.name for f in fields(data)
+                 if isinstance(getattr(data, f.name), np.ndarray)
+                 and len(getattr(data, f.name)) == n}
+    return replace(data, **{name: getattr(data, name)[keep] for name in per_query})
 
 
 def featurize(queries, *, model="smollm2", layer=-1, pooling="mean", batch_size=32,

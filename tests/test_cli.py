@@ -298,6 +298,23 @@ def test_extra_data_auto_adds_the_broader_families_to_the_diverse_tables_only(
         assert len(extra.queries) == 1600 and not set(extra.family) & set(data.family)
 
 
+def test_max_queries_shrinks_the_extra_data_in_proportion(tmp_path, monkeypatch):
+    from skadapt._commands import demo
+
+    monkeypatch.setattr(skadapt._lm, "smollm2_location", lambda: ("folder", "file"))
+    args = cli.build_parser().parse_args(["demo", "--dataset", "diverse", "--max-queries",
+                                          "400", "--output", str(tmp_path / "out")])
+    data, extra = demo._validate(args)
+    assert len(data.queries) == 400
+    # 1,600 * 400 / 4,000, stratified: every one of the 23 families is kept
+    assert len(extra.queries) == 160 and len(set(extra.family)) == 23
+    assert extra.outcomes.shape == (160, 32) and len(extra.template) == 160
+    broader = skadapt._demo.load_extra_data("broader", data)
+    rows = [list(broader.queries).index(q) for q in extra.queries]
+    np.testing.assert_array_equal(extra.outcomes, broader.outcomes[rows])
+    np.testing.assert_array_equal(extra.family, broader.family[rows])
+
+
 def test_extra_data_auto_says_why_it_adds_nothing_to_data_it_does_not_fit(
         tmp_path, monkeypatch, capsys):
     from skadapt._commands import demo

@@ -27,7 +27,8 @@ def configure(parser):
                              "(default: 3)")
     parser.add_argument("--max-queries", type=positive_int, default=None,
                         help="use a family-stratified subset of this many queries (at least "
-                             "40 for 'arithmetic', 125 for 'diverse')")
+                             "40 for 'arithmetic', 125 for 'diverse'); the extra training "
+                             "data of --extra-data shrinks in the same proportion")
     parser.add_argument("--dataset", choices=["arithmetic", "diverse"],
                         default="arithmetic",
                         help="shipped dataset: 'arithmetic' (2,000 queries, 6 task "
@@ -112,6 +113,13 @@ def _validate(args):
         data = load_demo_data(args.data, max_queries=args.max_queries,
                               random_state=args.seed, dataset=args.dataset)
     extra = _extra_data(args, data)
+    if extra is not None and len(data.queries) < n_queries:
+        # --max-queries: the extra training data shrinks in the same proportion
+        from skadapt._demo import stratified_subset
+
+        size = max(len(set(extra.family)),
+                   round(len(extra.queries) * len(data.queries) / n_queries))
+        extra = stratified_subset(extra, size, random_state=args.seed)
     from skadapt._lm import smollm2_location
 
     smollm2_location()  # the model is installed (a FileNotFoundError saying how if not)
