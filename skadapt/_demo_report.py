@@ -295,7 +295,8 @@ def _shift_lines(shift, *, n_resamples=1000, n_samples=32, extra=None):
         "interval resampling whole families (phrasings), which also counts how much the "
         "gain depends on which groups were held out; offline (spend): "
         "BinnedAllocator fitted on the training folds, scored at the average budget it "
-        "really spent, in brackets.",
+        "really spent, in brackets; paced (spend): the same with its spend guard "
+        "(pacing=True), meeting the held-out queries one at a time.",
         "captured: (online - uniform) / (split oracle - uniform), the share of the split "
         "oracle's gain that online reaches (above 100% when online beats the oracle); "
         "saved: compute saved at matched success, as above.",
@@ -305,11 +306,13 @@ def _shift_lines(shift, *, n_resamples=1000, n_samples=32, extra=None):
         lines += [f"**{split}**", "",
                   "| B | uniform | online (gain [95% CI]) | "
                   + ("over groups | " if grouped else "")
-                  + "offline (spend) | split oracle | captured | saved |",
-                  "|---|---|---|" + ("---|" if grouped else "") + "---|---|---|---|"]
+                  + "offline (spend) | paced (spend) | split oracle | captured | saved |",
+                  "|---|---|---|" + ("---|" if grouped else "") + "---|---|---|---|---|"]
         for _, r in table.iterrows():
-            offline = (f"{r.offline:.3f} ({r.offline_spend:.2f})"
-                       if "offline" in r and not pd.isna(r.get("offline")) else "-")
+            offline = " | ".join(
+                f"{r[name]:.3f} ({r[name + '_spend']:.2f})"
+                if name in r and not pd.isna(r.get(name)) else "-"
+                for name in ("offline", "offline_paced"))
             captured = "-" if pd.isna(r.captured) else f"{r.captured:.0%}"
             saved = "-" if pd.isna(r.compute_saved) else f"{r.compute_saved:.0%}"
             over = (f"[{r.group_low:+.3f}, {r.group_high:+.3f}] | " if grouped else "")

@@ -169,20 +169,25 @@ def _kind_of(pred):
 
 def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
                       min_budget, n_bins, fit_groups=None, extra=None, groups=None,
-                      extra_split=None):
-    """Out-of-fold predictions, and the offline policy's budgets fitted per fold.
+                      extra_split=None, random_state=0):
+    """Out-of-fold predictions, and the offline policies' budgets fitted per fold.
 
     ``extra``: ``(X_extra, R_extra_fit, extra_groups)`` added to every fold's
     training rows (never predicted, never scored), except, with ``extra_split``
     (their labels in ``groups``), the rows of the groups a fold holds out.
+    The offline budgets are ``{"offline": {B: budgets}, "offline_paced": {...}}``;
+    the paced policy meets the test fold one query at a time, in a random order.
     """
     from sklearn.base import clone
+    from sklearn.utils import check_random_state
 
     from skadapt.allocation import BinnedAllocator
 
     n = len(R_fit)
     pred = None
-    offline_budgets = {b: np.zeros(n, dtype=int) for b in budgets} if offline else {}
+    offline_budgets = ({name: {b: np.zeros(n, dtype=int) for b in budgets}
+                        for name in ("offline", "offline_paced")} if offline else {})
+    rng = check_random_state(random_state)
     for train, test in folds:
         model = clone(probe)
         X_train, R_train = X[train], R_fit[train]
@@ -206,13 +211,18 @@ def _fold_predictions(probe, X, R_fit, folds, *, offline, budgets, max_budget,
         if pred is None:
             pred = np.zeros((n, out.shape[1]))
         pred[test] = out
-        for b in offline_budgets:
+        stream = rng.permutation(len(test))
+        for b in budgets if offline else ():
             # no spend warning: the table reports the realized spend itself
             alloc = BinnedAllocator(b, n_bins=n_bins, max_budget=max_budget,
                                     min_budget=min_budget, kind=_kind_of(held),
                                     spend_tolerance=None)
             alloc.fit(held, R_train)
-            offline_budgets[b][test] = np.asarray(alloc.transform(out)).ravel()
+            offline_budgets["offline"][b][test] = np.asarray(alloc.transform(out)).ravel()
+            paced = clone(alloc).set_params(pacing=True).fit(held, R_train)
+            for i in stream:  # a stateful transform: one query at a time, as deployed
+                offline_budgets["offline_paced"][b][test[i]] = int(
+                    np.asarray(paced.transform(out[i:i + 1])).ravel()[0])
     return pred, offline_budgets
 
 
@@ -271,6 +281,10 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
       training folds' cross-fitted predictions, applied to the test fold one
       query at a time: it is scored at its *realized* spend, which drifts from
       ``B`` when the test groups differ;
+    * ``offline_paced``: the same policy with its spend guard,
+      ``BinnedAllocator(pacing=True)``, fed the test fold one query at a time in
+      a random order (``random_state``): it re-prices its bins to keep the
+      running average spend at ``B``;
     * ``split_oracle``: :func:`split_sample_oracle` on the allocation samples.
 
     Parameters
@@ -297,10 +311,12 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         scoring sample.
     min_budget : int, default=0
     offline : bool, default=True
-        Include the offline (binned) policy.
+        Include the offline (binned) policies, without and with pacing.
     n_bins : int, default=10
     n_resamples, confidence, random_state
-        Paired bootstrap over queries for the intervals of the gains.
+        Paired bootstrap over queries for the intervals of the gains;
+        ``random_state`` also seeds the random split and the order in which the
+        paced offline policy meets the test queries.
     fit_groups : array-like of shape (n_queries,), default=None
         Passed, restricted to the training folds, to the probe's ``fit`` (and
         ``fit_transform``) as ``groups=``: for a probe that uses the training
@@ -333,7 +349,9 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         resampling queries), ``group_low``/``group_high`` (the same resampling
         whole groups, a cluster bootstrap: leave-group-out, how much the gain
         depends on *which* groups were held out, usually the larger uncertainty
-        with a few dozen groups; NaN for the random split), ``offline`` and ``offline_spend`` (its realized average budget),
+        with a few dozen groups; NaN for the random split), ``offline`` and
+        ``offline_spend`` (its realized average budget), ``offline_paced`` and
+        ``offline_paced_spend``,
         ``split_oracle``, ``captured`` (share of the split-sample oracle's gain
         over uniform that online captures) and ``compute_saved`` (fraction of
         uniform's samples online saves at matched success; NaN where uniform
@@ -408,7 +426,7 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         probe, X, R_allocate, folds, offline=offline, budgets=budgets,
         max_budget=max_budget, min_budget=min_budget, n_bins=n_bins,
         fit_groups=fit_groups, extra=extra, groups=groups,
-        extra_split=extra_split_groups)
+        extra_split=extra_split_groups, random_state=random_state)
     kind = _kind_of(pred)
     if kind == "marginal" and pred.shape[1] < max_budget:
         raise ValueError(f"the probe's curves have {pred.shape[1]} columns; need "
@@ -425,13 +443,13 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
             "split_oracle": split_sample_oracle(R_allocate, b, max_budget=max_budget,
                                                 min_budget=min_budget),
         }
-        if offline:
-            chosen["offline"] = offline_budgets[b]
+        for name in offline_budgets:
+            chosen[name] = offline_budgets[name][b]
         values = {name: per_query_value(R_score, bud) for name, bud in chosen.items()}
         row = {"budget": b}
         row.update({name: float(v.mean()) for name, v in values.items()})
-        if offline:
-            row["offline_spend"] = float(np.mean(chosen["offline"]))
+        for name in offline_budgets:
+            row[f"{name}_spend"] = float(np.mean(chosen[name]))
         rows.append(row)
         per_query.append(values["online"] - values["uniform"])
     low, high = bootstrap_interval(np.vstack(per_query), n_resamples=n_resamples,

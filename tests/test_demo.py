@@ -315,8 +315,8 @@ def small_result():
          "online_low": 0.04, "online_high": 0.06,
          "group_low": np.nan if split == "random split" else -0.021,
          "group_high": np.nan if split == "random split" else 0.087,
-         "offline": 0.34, "offline_spend": b,
-         "split_oracle": 0.36, "captured": 0.83, "compute_saved": 0.2}
+         "offline": 0.34, "offline_spend": b, "offline_paced": 0.33,
+         "offline_paced_spend": 0.98 * b, "split_oracle": 0.36, "captured": 0.83, "compute_saved": 0.2}
         for split in ("random split", "leave-family-out") for b in budgets])
     repeats = pd.DataFrame([{"repeat": r, "seed": r, "budget": b, "uniform": 0.3,
                              "online": 0.35, "offline": 0.34, "oracle": 0.4}
@@ -355,6 +355,7 @@ EXPLANATIONS = {
                     r"and is scored on samples 9-16",
     "captured": r"^- captured: \(online - uniform\) / \(split oracle - uniform\)",
     "95% CI": r"paired 95% bootstrap interval \(100 resamples",
+    "paced (spend)": r"paced \(spend\): the same with its spend guard \(pacing=True\)",
 }
 
 
@@ -430,6 +431,9 @@ def test_report_shift_tables_give_the_interval_over_groups_where_there_are_group
     assert "over groups" not in random_part
     assert "| over groups |" in family_part.splitlines()[2]
     assert "| [-0.021, +0.087] |" in family_part
+    # offline at its realized spend, then the paced offline policy at its own
+    assert "| offline (spend) | paced (spend) | split oracle |" in family_part
+    assert "| 0.340 (1.00) | 0.330 (0.98) | 0.360 |" in family_part
     assert "resampling whole families" in report
 
 

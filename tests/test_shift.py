@@ -87,6 +87,42 @@ def test_shift_evaluation_table_is_consistent():
         assert u == pytest.approx(expected_success(R_score, np.full(len(R), b)))
 
 
+def test_paced_offline_policy_streams_each_fold_one_query_at_a_time():
+    """offline_paced is BinnedAllocator(pacing=True) fitted on the training folds'
+    cross-fitted predictions and fed the held-out fold query by query, in a seeded
+    random order; it keeps the realized spend near the budget."""
+    from sklearn.base import clone
+    from sklearn.utils import check_random_state
+
+    from skadapt import BinnedAllocator
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(6), 80)
+    X = rng.normal(size=(len(groups), 5))
+    X[:, 0] += 0.8 * (groups - 2.5)  # the held-out groups' predictions drift
+    lam = 1 / (1 + np.exp(-(2.0 * X[:, 0] - 1)))
+    R = (rng.uniform(size=(len(groups), 16)) < lam[:, None]).astype(float)
+    probe = SuccessProbClassifier(max_iter=40, random_state=0)
+    table = shift_evaluation(probe, X, R, groups=groups, budgets=[1, 2, 4],
+                             n_resamples=50, random_state=3)
+    np.testing.assert_allclose(table["offline_paced_spend"], table["budget"], rtol=0.05)
+
+    R_fit, R_score = split_samples(R)
+    order = check_random_state(3)
+    budgets = np.zeros(len(R), dtype=int)
+    for train, test in leave_group_out(groups, n_splits=3):
+        model = clone(probe)
+        held = model.fit_transform(X[train], R_fit[train])
+        out = model.transform(X[test])
+        alloc = BinnedAllocator(2, max_budget=8, spend_tolerance=None, pacing=True,
+                                kind="success_prob").fit(held, R_fit[train])
+        for i in order.permutation(len(test)):
+            budgets[test[i]] = alloc.transform(out[i:i + 1])[0, 0]
+    row = table.set_index("budget").loc[2]
+    assert row["offline_paced_spend"] == pytest.approx(budgets.mean())
+    assert row["offline_paced"] == pytest.approx(expected_success(R_score, budgets))
+
+
 def test_shift_evaluation_random_split_and_errors():
     X, R, groups = _grouped_data(1, 60)
     probe = SuccessProbClassifier(max_iter=20, random_state=0)
