@@ -408,8 +408,15 @@ def shift_evaluation(probe, X, R, *, groups=None, n_splits=3, budgets=(1, 2, 4, 
         if extra_split_groups.shape != (len(extra[0]),):
             raise ValueError(f"extra_split_groups must have shape ({len(extra[0])},), "
                              f"got {extra_split_groups.shape}")
+    from sklearn.utils import check_random_state
+
     from skadapt._validation import check_nonnegative_int, check_positive_int
 
+    try:
+        check_random_state(random_state)
+    except ValueError:
+        raise ValueError(f"random_state must be None, an int or a numpy RandomState, "
+                         f"got {random_state!r}") from None
     if isinstance(budgets, str) or np.ndim(budgets) != 1:
         raise ValueError(f"budgets must be a list of integers, got {budgets!r}")
     budgets = [check_positive_int(b, "each entry of budgets") for b in budgets]

@@ -453,6 +453,7 @@ CASES = [
     ("shift_eval-groups-length", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, groups=GROUPS[:4]), ValueError, r"groups must have shape \(6,\)"),
     ("shift_eval-budgets-float", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, budgets=[1.5]), ValueError, r"each entry of budgets must be an integer >= 1; got 1.5"),
     ("shift_eval-budgets-str", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, budgets="12"), ValueError, r"budgets must be a list of integers, got '12'"),
+    ("shift_eval-random-state-str", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, random_state="x"), ValueError, r"random_state must be None, an int or a numpy RandomState, got 'x'"),
     ("shift_eval-budgets-above", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, budgets=[9]), ValueError, r"budgets must lie in \[1, 2\] .*got \[9\]"),
     ("shift_eval-min-neg", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, min_budget=-1), ValueError, r"min_budget must be an integer >= 0; got -1"),
     ("shift_eval-n_allocate", lambda: shift.shift_evaluation(_NeverFitted(), X6, R, n_allocate=4), ValueError, r"n_allocate must be an integer in \[1, 3\], got 4"),
